@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+	"time"
+
+	"github.com/nmflow/nmflow/nmflow/arch"
+	"github.com/nmflow/nmflow/nmflow/data"
+	"github.com/nmflow/nmflow/nmflow/traj"
+	"github.com/nmflow/nmflow/nmflow/zoo"
+)
+
+func runData(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("data", "data fetch NAME [--dir D] [--json]   (NAME: "+fmt.Sprint(data.Names())+")", stderr)
+	dir := fs.String("dir", "", "local folder with the dataset files (default $NMFLOW_DATA)")
+	asJSON := fs.Bool("json", false, "print a JSON summary")
+	if len(args) == 0 || args[0] != "fetch" {
+		fs.Usage()
+		return errUsage
+	}
+	if err := parse(fs, args[1:], 1); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errUsage
+	}
+	name := fs.Arg(0)
+	opt := data.Options{Dir: *dir, Log: stderr}
+	path, err := data.Fetch(name, opt)
+	if err != nil {
+		return err
+	}
+	ds, err := data.Load(name, opt)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(stdout, map[string]any{"name": ds.Name, "dir": path, "source": ds.Source, "shape": ds.Shape,
+			"train": ds.Train.N, "test": ds.Test.N, "classes": ds.Classes})
+	}
+	fmt.Fprintf(stdout, "%s: %d train + %d test examples of shape %v, verified, in %s (from %s)\n", ds.Name, ds.Train.N, ds.Test.N, ds.Shape, path, ds.Source)
+	return nil
+}
+
+func runZoo(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("zoo", "zoo --dataset D --arch mlp|cnn --runs R --epochs E --checkpoints K --seed S --out zoo.safetensors", stderr)
+	dataset := fs.String("dataset", "mnist", "dataset: "+fmt.Sprint(data.Names()))
+	dir := fs.String("dir", "", "local dataset folder (default $NMFLOW_DATA)")
+	archKind := fs.String("arch", "mlp", "base architecture: mlp or cnn")
+	hidden := fs.String("hidden", "32", "hidden widths, comma-separated (mlp: hidden layers; cnn: dense layers after the convs)")
+	channels := fs.String("channels", "8,16", "cnn conv channels, comma-separated (3x3 conv + ReLU + 2x2 mean-pool each)")
+	runs := fs.Int("runs", 16, "R: models trained at once")
+	epochs := fs.Int("epochs", 1, "epochs over the training subset")
+	ckpts := fs.Int("checkpoints", 10, "K: checkpoints after the init (K+1 kept, evenly spaced in steps)")
+	batch := fs.Int("batch", 128, "minibatch size per run")
+	optim := fs.String("optimizer", "sgd", "sgd or adam")
+	lr := fs.Float64("lr", 0, "learning rate (default 0.05 for sgd, 1e-3 for adam)")
+	momentum := fs.Float64("momentum", 0, "sgd momentum")
+	wd := fs.Float64("weight-decay", 0, "L2 weight decay")
+	initLaw := fs.String("init", arch.InitPyTorch, "init law: "+fmt.Sprint(arch.Laws()))
+	seed := fs.Uint64("seed", 0, "seed (init, minibatch order and train subset)")
+	trainSize := fs.Int("train-size", 0, "train on a seeded subset of this many examples (0: all)")
+	testSize := fs.Int("test-size", 0, "test metrics on the first N test examples (0: all)")
+	standardize := fs.Bool("standardize", false, "standardize inputs per channel with train statistics")
+	out := fs.String("out", "zoo.safetensors", "output trajectory file")
+	state := fs.String("state", "", "resume state file (default OUT.state; rerun the same command to resume)")
+	asJSON := fs.Bool("json", false, "print a JSON summary on stdout")
+	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	var spec arch.Spec
+	ds, err := data.Load(*dataset, data.Options{Dir: *dir, Log: stderr})
+	if err != nil {
+		return err
+	}
+	h, err := arch.ParseWidths(*hidden)
+	if err != nil {
+		return err
+	}
+	switch *archKind {
+	case "mlp":
+		spec = arch.MLP(ds.Shape, len(ds.Classes), h...)
+	case "cnn":
+		c, err := arch.ParseWidths(*channels)
+		if err != nil {
+			return err
+		}
+		spec = arch.CNN(ds.Shape, len(ds.Classes), c, h...)
+	default:
+		return fmt.Errorf("unknown --arch %q (want mlp or cnn)", *archKind)
+	}
+	cfg := zoo.Config{Arch: spec, Init: *initLaw, Runs: *runs, Epochs: *epochs, Checkpoints: *ckpts, BatchSize: *batch,
+		Optimizer: *optim, LR: *lr, Momentum: *momentum, WeightDecay: *wd, Seed: *seed, Standardize: *standardize,
+		TrainSize: *trainSize, TestSize: *testSize}
+	if *state == "" {
+		*state = *out + ".state"
+	}
+	if zoo.Exists(*state) {
+		fmt.Fprintf(stderr, "nmflow zoo: resuming from %s\n", *state)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	start := time.Now()
+	z, err := zoo.Train(ctx, cfg, ds, zoo.Options{State: *state})
+	if errors.Is(err, zoo.ErrStopped) {
+		return fmt.Errorf("interrupted; progress up to the last checkpoint is in %s: rerun the same command to resume", *state)
+	}
+	if err != nil {
+		return err
+	}
+	if err := traj.WriteZoo(*out, z); err != nil {
+		return err
+	}
+	_ = os.Remove(*state) // the trajectory file now holds everything the state did
+	wall := time.Since(start)
+	summary := zooSummary(z, *out, wall)
+	if *asJSON {
+		return printJSON(stdout, summary)
+	}
+	acc := summary["final_test_acc"].(stats)
+	fmt.Fprintf(stdout, "wrote %s: %d runs × %d checkpoints × %d params (%s on %s)\nfinal test accuracy: mean %.4f, min %.4f, max %.4f (init mean %.4f); %.1f s\n",
+		*out, z.Runs, z.Checkpoints, z.Params, spec, ds.Name, acc.Mean, acc.Min, acc.Max, summary["init_test_acc"].(stats).Mean, wall.Seconds())
+	return nil
+}
+
+type stats struct {
+	Mean   float64 `json:"mean"`
+	Median float64 `json:"median"`
+	Min    float64 `json:"min"`
+	Max    float64 `json:"max"`
+}
+
+func summarize(v []float64) stats {
+	if len(v) == 0 {
+		return stats{}
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	var sum float64
+	for _, x := range s {
+		sum += x
+	}
+	med := s[len(s)/2]
+	if len(s)%2 == 0 {
+		med = (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return stats{Mean: sum / float64(len(s)), Median: med, Min: s[0], Max: s[len(s)-1]}
+}
+
+func zooSummary(z *traj.Zoo, out string, wall time.Duration) map[string]any {
+	col := func(metric string, k int) []float64 {
+		v := make([]float64, z.Runs)
+		for r := range v {
+			v[r] = float64(z.Metric(metric, r, k))
+		}
+		return v
+	}
+	last := z.Checkpoints - 1
+	steps := z.Steps[last] * int64(z.Runs)
+	return map[string]any{
+		"out": out, "runs": z.Runs, "checkpoints": z.Checkpoints, "params": z.Params, "steps": z.Steps,
+		"arch": z.Meta.Arch.String(), "dataset": z.Meta.Dataset.Name, "seed": z.Meta.Seed, "backend": z.Meta.Backend,
+		"final_test_acc": summarize(col(traj.MetricTestAcc, last)), "init_test_acc": summarize(col(traj.MetricTestAcc, 0)),
+		"final_test_loss": summarize(col(traj.MetricTestLoss, last)),
+		"wall_seconds":    wall.Seconds(), "model_steps_per_second": float64(steps) / wall.Seconds(),
+	}
+}

@@ -1,0 +1,85 @@
+package eval
+
+import (
+	"fmt"
+
+	"github.com/gomlx/compute"
+	"github.com/gomlx/gomlx/core/tensors"
+
+	"github.com/nmflow/nmflow/nmflow/arch"
+	"github.com/nmflow/nmflow/nmflow/data"
+	"github.com/nmflow/nmflow/nmflow/feed"
+)
+
+// Accuracy evaluates n nets whose parameters are the rows of the flat row-major [n,P] slice
+// weights (P = net.Layout().Size()) on a whole split, and returns each net's accuracy and mean
+// cross-entropy. shape is one example's shape as the net expects it (nil: net.Spec().Input); norm
+// maps pixels to inputs (nil: pixels/255, no standardization).
+//
+// Nets run batchModels at a time (≤ 0 or > n: all n at once) through one [Evaluator]; the last
+// group is padded with copies of its first net and the copies' results dropped, so exactly one
+// graph is compiled whatever n is.
+func Accuracy(be compute.Backend, net arch.Net, weights []float32, n int, split data.Split, shape []int, norm *feed.Norm, batchModels int) (acc, loss []float32, err error) {
+	p := net.Layout().Size()
+	if n <= 0 || len(weights) != n*p {
+		return nil, nil, fmt.Errorf("eval: %d weights for %d nets of %d parameters (want n > 0 and n·P values)", len(weights), n, p)
+	}
+	if shape == nil {
+		shape = net.Spec().Input
+	}
+	d := 1
+	for _, s := range shape {
+		d *= s
+	}
+	if want := prodInts(net.Spec().Input); d != want {
+		return nil, nil, fmt.Errorf("eval: example shape %v has %d values, the net takes %d", shape, d, want)
+	}
+	classes := net.Spec().Classes
+	for i, l := range split.Labels {
+		if l < 0 || l >= classes {
+			return nil, nil, fmt.Errorf("eval: label %d of example %d is outside [0, %d)", l, i, classes)
+		}
+	}
+	if split.N == 0 {
+		return nil, nil, fmt.Errorf("eval: the split has no examples")
+	}
+	im, err := feed.New(split, d)
+	if err != nil {
+		return nil, nil, err
+	}
+	if norm == nil {
+		if norm, err = feed.NewNorm([]float32{0}, []float32{1}, d, false); err != nil {
+			return nil, nil, err
+		}
+	}
+	if batchModels <= 0 || batchModels > n {
+		batchModels = n
+	}
+	ev := NewEvaluator(be, net, im, norm, shape, batchModels)
+	acc, loss = make([]float32, n), make([]float32, n)
+	buf := make([]float32, batchModels*p)
+	for start := 0; start < n; start += batchModels {
+		k := min(batchModels, n-start)
+		copy(buf, weights[start*p:(start+k)*p])
+		for r := k; r < batchModels; r++ {
+			copy(buf[r*p:(r+1)*p], buf[:p])
+		}
+		params := tensors.FromFlatDataAndDimensions(buf, batchModels, p)
+		l, a, err := ev.Run(params)
+		params.MustFinalizeAll()
+		if err != nil {
+			return nil, nil, fmt.Errorf("eval: nets %d..%d: %w", start, start+k-1, err)
+		}
+		copy(loss[start:], l[:k])
+		copy(acc[start:], a[:k])
+	}
+	return acc, loss, nil
+}
+
+func prodInts(ds []int) int {
+	n := 1
+	for _, d := range ds {
+		n *= d
+	}
+	return n
+}

@@ -1,0 +1,24 @@
+// Package eval measures generated weights (METHODS.md §9): how well the nets they define classify,
+// how far a generated set lies from a reference set, and whether generated nets merely copy
+// training checkpoints.
+//
+//   - [Evaluator] runs the mean cross-entropy and accuracy of R models (a [R,P] parameter matrix)
+//     over a whole split with one compiled graph; the zoo uses it during training.
+//     [Accuracy] applies it to N generated nets stored as one flat [N,P] slice, batchModels at a
+//     time, padding the last group so the graph is compiled once.
+//   - [W1] is the exact 1-Wasserstein distance between two equal-size sets of flat weight vectors
+//     under the Euclidean cost: the minimum over permutations π of (1/n)·Σ‖a_i − b_π(i)‖, solved
+//     by an O(n³) shortest-augmenting-path assignment ([Assignment]) on the [Distances] matrix.
+//     The paper reports W1 × 100; whether vectors are raw or normalized weights is the caller's
+//     choice and should be stated with the number.
+//   - [Novelty] compares each generated net's distance to its nearest training checkpoint with the
+//     nearest-neighbour distances among the training checkpoints themselves (Zeng et al. 2025);
+//     [NoiseBaseline] and [MatchedSigma] build the "trained weights plus noise of the same size"
+//     baseline to read those numbers against.
+//   - [Summarize] reduces per-net numbers to the mean/median/min/max/std the paper's tables show.
+//
+// Distances are computed in float64 from float32 weights as ‖a‖² + ‖b‖² − 2a·b with a blocked
+// gonum Dgemm (parallel over cores); pairs close enough for that form to lose precision are
+// recomputed as direct differences, so near-duplicates — the interesting case for memorization —
+// keep full float64 accuracy (identical vectors give exactly 0).
+package eval

@@ -1,0 +1,161 @@
+package nb
+
+import (
+	"bytes"
+	"fmt"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+)
+
+// outside makes the test run as a plain program (not under GoNB) with stdout captured.
+func outside(t *testing.T) *bytes.Buffer {
+	t.Helper()
+	t.Setenv("GONB_PIPE", "")
+	t.Setenv(EnvPlotDir, "")
+	var buf bytes.Buffer
+	old := Stdout
+	Stdout = &buf
+	t.Cleanup(func() { Stdout = old })
+	return &buf
+}
+
+func linePlot(t *testing.T, title string) *plot.Plot {
+	t.Helper()
+	p := plot.New()
+	p.Title.Text = title
+	pts := make(plotter.XYs, 10)
+	for i := range pts {
+		pts[i].X, pts[i].Y = float64(i), float64(i*i)
+	}
+	l, err := plotter.NewLine(pts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Add(l)
+	return p
+}
+
+func TestIsNotebook(t *testing.T) {
+	t.Setenv("GONB_PIPE", "")
+	if IsNotebook() {
+		t.Fatal("IsNotebook with empty GONB_PIPE")
+	}
+	t.Setenv("GONB_PIPE", "/tmp/some_pipe")
+	if !IsNotebook() {
+		t.Fatal("IsNotebook false with GONB_PIPE set")
+	}
+}
+
+func TestShowPlotOutsideNotebook(t *testing.T) {
+	out := outside(t)
+	if err := ShowPlot(linePlot(t, "quiet"), 3*vg.Inch, 2*vg.Inch); err != nil {
+		t.Fatal(err)
+	}
+	if out.Len() != 0 {
+		t.Fatalf("ShowPlot without %s wrote %q", EnvPlotDir, out.String())
+	}
+	dir := filepath.Join(t.TempDir(), "figs")
+	t.Setenv(EnvPlotDir, dir)
+	if err := ShowPlot(linePlot(t, "saved"), 3*vg.Inch, 2*vg.Inch); err != nil {
+		t.Fatal(err)
+	}
+	if err := ShowPlots(2, 2*vg.Inch, 2*vg.Inch, linePlot(t, "a"), linePlot(t, "b")); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "plot-*.png"))
+	if len(files) != 2 {
+		t.Fatalf("saved %v, want 2 files", files)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := png.Decode(bytes.NewReader(b)); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+	}
+	if got := strings.Count(out.String(), "plot saved to "); got != 2 {
+		t.Fatalf("output %q", out.String())
+	}
+}
+
+func TestTableText(t *testing.T) {
+	out := outside(t)
+	Table([]string{"method", "acc", "note"}, [][]string{
+		{"cfm", "0.912", "Kaiming"},
+		{"mmfm", "0.9", ""},
+		{"jko(3)", "12.25%"},
+	})
+	want := "" +
+		"method     acc  note\n" +
+		"------  ------  -------\n" +
+		"cfm      0.912  Kaiming\n" +
+		"mmfm       0.9\n" +
+		"jko(3)  12.25%\n"
+	if out.String() != want {
+		t.Fatalf("got:\n%s\nwant:\n%s", out.String(), want)
+	}
+	if TableText(nil, nil) != "" {
+		t.Fatal("empty table should render empty")
+	}
+}
+
+func TestTableHTML(t *testing.T) {
+	h := TableHTML([]string{"a<b", "n"}, [][]string{{"x&y", "3"}, {"only"}})
+	for _, want := range []string{
+		"<th>a&lt;b</th>", `<td style="text-align:left">x&amp;y</td>`, `<td style="text-align:right">3</td>`,
+		`<td style="text-align:left"></td>`, "</tbody></table>",
+	} {
+		if !strings.Contains(h, want) {
+			t.Errorf("HTML %q lacks %q", h, want)
+		}
+	}
+}
+
+func TestMarkdownOutsideNotebook(t *testing.T) {
+	out := outside(t)
+	Markdown("# Title\n\nSome *text*.\n")
+	HTML("<b>ignored</b>")
+	Sync()
+	if out.String() != "# Title\n\nSome *text*.\n" {
+		t.Fatalf("got %q", out.String())
+	}
+}
+
+func TestScaleAndOutPath(t *testing.T) {
+	for in, want := range map[string]string{"": "default", "default": "default", "CI": "ci", " ci ": "ci"} {
+		t.Setenv(EnvScale, in)
+		if got := Scale(); got != want {
+			t.Errorf("Scale(%q) = %q, want %q", in, got, want)
+		}
+	}
+	t.Setenv(EnvScale, "huge")
+	func() {
+		defer func() {
+			if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "want \"ci\"") {
+				t.Errorf("bad scale: recover() = %v", r)
+			}
+		}()
+		Scale()
+	}()
+	dir := t.TempDir()
+	t.Setenv(EnvOut, filepath.Join(dir, "out"))
+	if p := OutPath("zoo.safetensors"); p != filepath.Join(dir, "out", "zoo.safetensors") {
+		t.Fatalf("OutPath = %s", p)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "out")); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(EnvOut, "")
+	if p := OutPath("x"); !strings.HasSuffix(p, filepath.Join("_build", "artifacts", "x")) {
+		t.Fatalf("default OutPath = %s", p)
+	}
+}

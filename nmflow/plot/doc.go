@@ -1,0 +1,19 @@
+// Package plot draws the figures of a trajectory zoo (traj.Zoo) with gonum/plot:
+//
+//   - TrainingCurves / TrainingCurvesGrid: a metric against training step, the mean over runs
+//     with a ±1 std band and a lighter min–max band;
+//   - PCATrajectories: every run's path in the plane of the two leading principal components
+//     of all checkpoints, coloured by training time t = k/K, inits as circles and finals as
+//     triangles. It returns the fitted PCA so that AddPoints and AddPath can overlay other
+//     weights (generated samples, ODE paths) in the same plane; FitPCA works on any rows;
+//   - WeightHistograms: per-layer distributions of the weights at chosen checkpoints.
+//
+// Every figure is a *plot.Plot from gonum.org/v1/plot, so callers can restyle or extend it.
+// Render and RenderGrid turn one figure or a grid of them into PNG or SVG bytes, Save and
+// SaveGrid write files atomically. Output is deterministic: the same zoo gives the same bytes,
+// which keeps executed notebooks and golden files stable.
+//
+// The package keeps no global state and never changes gonum/plot's defaults: each figure
+// carries its own style (Liberation Sans, light grid, legend in the emptiest corner on a
+// translucent box).
+package plot

@@ -1,0 +1,10 @@
+// Package zoo trains R base networks at once and records their gradient-descent trajectories.
+//
+// All R runs share one compiled training step over params [R,P]: each run has its own init
+// (seeded by arch.RunSeeds), its own minibatch order (a permutation per run and epoch) and its own
+// optimizer state (SGD with momentum, or Adam, both with PyTorch semantics). K+1 checkpoints
+// (the init included), evenly spaced in steps, are kept with train loss, test loss and test
+// accuracy per run. A resume state is written atomically at every checkpoint; an interrupted zoo
+// continues from it and gives bit-for-bit the result of an uninterrupted run on the same backend.
+// The result is a traj.Zoo, saved with traj.WriteZoo.
+package zoo
