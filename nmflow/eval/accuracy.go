@@ -24,38 +24,13 @@ func Accuracy(be compute.Backend, net arch.Net, weights []float32, n int, split 
 	if n <= 0 || len(weights) != n*p {
 		return nil, nil, fmt.Errorf("eval: %d weights for %d nets of %d parameters (want n > 0 and n·P values)", len(weights), n, p)
 	}
-	if shape == nil {
-		shape = net.Spec().Input
-	}
-	d := 1
-	for _, s := range shape {
-		d *= s
-	}
-	if want := prodInts(net.Spec().Input); d != want {
-		return nil, nil, fmt.Errorf("eval: example shape %v has %d values, the net takes %d", shape, d, want)
-	}
-	classes := net.Spec().Classes
-	for i, l := range split.Labels {
-		if l < 0 || l >= classes {
-			return nil, nil, fmt.Errorf("eval: label %d of example %d is outside [0, %d)", l, i, classes)
-		}
-	}
-	if split.N == 0 {
-		return nil, nil, fmt.Errorf("eval: the split has no examples")
-	}
-	im, err := feed.New(split, d)
-	if err != nil {
-		return nil, nil, err
-	}
-	if norm == nil {
-		if norm, err = feed.NewNorm([]float32{0}, []float32{1}, d, false); err != nil {
-			return nil, nil, err
-		}
-	}
 	if batchModels <= 0 || batchModels > n {
 		batchModels = n
 	}
-	ev := NewEvaluator(be, net, im, norm, shape, batchModels)
+	ev, err := newSplitEvaluator(be, net, split, shape, norm, batchModels)
+	if err != nil {
+		return nil, nil, err
+	}
 	acc, loss = make([]float32, n), make([]float32, n)
 	buf := make([]float32, batchModels*p)
 	for start := 0; start < n; start += batchModels {

@@ -1,6 +1,6 @@
 // Package eval measures generated weights (METHODS.md §9): how well the nets they define classify,
-// how far a generated set lies from a reference set, and whether generated nets merely copy
-// training checkpoints.
+// how far a generated set lies from a reference set, whether generated nets merely copy
+// training checkpoints, and how the base nets' loss evolves along a sampling path.
 //
 //   - [Evaluator] runs the mean cross-entropy and accuracy of R models (a [R,P] parameter matrix)
 //     over a whole split with one compiled graph; the zoo uses it during training.
@@ -15,7 +15,13 @@
 //     nearest-neighbour distances among the training checkpoints themselves (Zeng et al. 2025);
 //     [NoiseBaseline] and [MatchedSigma] build the "trained weights plus noise of the same size"
 //     baseline to read those numbers against.
-//   - [Summarize] reduces per-net numbers to the mean/median/min/max/std the paper's tables show.
+//   - [PathLoss] evaluates every snapshot of a sampling ODE path (flow.Samples.Path, each an
+//     [N,P] matrix of raw weights) with one compiled [Evaluator] and returns a [PathCurve]: per
+//     time, the [Summary] of the N nets' test loss and accuracy, and each net's values (the
+//     paper's Figure 2; plot.PathLossCurve draws it).
+//   - [Summarize] reduces per-net numbers to the mean/median/min/max/std the paper's tables show
+//     ([Percentile] for other quantiles); [Means] and [Stds] pull one statistic out of a slice of
+//     summaries, e.g. PathCurve.Loss, for plotting.
 //
 // Distances are computed in float64 from float32 weights as ‖a‖² + ‖b‖² − 2a·b with a blocked
 // gonum Dgemm (parallel over cores); pairs close enough for that form to lose precision are

@@ -1,0 +1,233 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/model/checkpoint"
+
+	"github.com/nmflow/nmflow/nmflow/flow"
+	"github.com/nmflow/nmflow/nmflow/traj"
+)
+
+func runFit(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("fit", "fit --zoo zoo.safetensors --method cfm --source kaiming|gaussian --coupling trajectory|independent|ot --steps N --out model-dir", stderr)
+	zooPath := fs.String("zoo", "zoo.safetensors", "trajectory file written by 'nmflow zoo'")
+	method := fs.String("method", "cfm", "meta-model: cfm (conditional flow matching; mmfm and jko come later)")
+	source := fs.String("source", flow.SourceKaiming, "source law at t=0: kaiming (the zoo's own init law) or gaussian (N(0,I) in normalized space)")
+	coupling := fs.String("coupling", "", "source/target coupling: trajectory, independent or ot (default: trajectory for kaiming, independent for gaussian)")
+	sigma := fs.Float64("sigma", 0, "constant noise σ of the path x_t = (1−t)x0 + t·x1 + σε")
+	predict := fs.String("predict", flow.PredictVelocity, "network output: velocity (v directly) or target (an estimate of x1; v = (D − x_t)/(1 − t))")
+	skew := fs.Float64("time-skew", 1, "draw training times as t = u^skew (> 1 favours early times)")
+	norm := fs.String("norm", flow.NormLayer, "weight normalization fitted on the zoo: layer, param or none")
+	target := fs.Int("target", -1, "zoo checkpoint used as x1 (negative counts from the end: -1 is the last)")
+	steps := fs.Int("steps", 1000, "optimizer steps")
+	batch := fs.Int("batch", 64, "minibatch size")
+	lr := fs.Float64("lr", 1e-3, "peak learning rate (AdamW, linear warm-up then cosine decay)")
+	warmup := fs.Int("warmup", 0, "warm-up steps (0: steps/20)")
+	wd := fs.Float64("weight-decay", 0.01, "AdamW decoupled weight decay")
+	clip := fs.Float64("clip", 1, "global gradient-norm clip (negative: off)")
+	width := fs.Int("width", 256, "velocity net hidden width")
+	depth := fs.Int("depth", 2, "velocity net residual blocks")
+	timeDim := fs.Int("time-dim", 64, "sinusoidal time-embedding size (even)")
+	ema := fs.Float64("ema", 0.999, "EMA decay of the weights used for sampling")
+	seed := fs.Uint64("seed", 0, "seed (net init, minibatches, source draws, times, noise)")
+	every := fs.Int("checkpoint-every", 200, "save a resumable checkpoint every N steps")
+	out := fs.String("out", "model", "output folder (model.json + ckpt/); an unfinished fit there with the same settings is resumed")
+	asJSON := fs.Bool("json", false, "print a JSON summary on stdout")
+	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	if *out == "" {
+		return fmt.Errorf("--out must name the model folder")
+	}
+	if *steps < 1 || *batch < 1 {
+		return fmt.Errorf("--steps and --batch must be ≥ 1 (got %d, %d)", *steps, *batch)
+	}
+	if *width < 1 || *depth < 0 {
+		return fmt.Errorf("--width must be ≥ 1 and --depth ≥ 0 (got %d, %d)", *width, *depth)
+	}
+	if *every < 1 {
+		return fmt.Errorf("--checkpoint-every must be ≥ 1, got %d", *every)
+	}
+	if *target == 0 {
+		return fmt.Errorf("--target 0 is the init checkpoint; the flow needs a later one (≥ 1, or negative to count from the end)")
+	}
+	cfg := flow.Config{
+		Method: *method, Source: *source, Coupling: *coupling, Sigma: *sigma, Norm: *norm, Predict: *predict, TimeSkew: *skew,
+		Net:    flow.NetConfig{Width: *width, Depth: *depth, TimeDim: *timeDim},
+		Target: *target, Steps: *steps, BatchSize: *batch, LR: *lr, WarmUp: *warmup, WeightDecay: *wd,
+		Clip: *clip, EMA: *ema, Seed: *seed,
+	}
+	// flow.Config reads 0 as "use the default" for these; say so rather than silently substituting.
+	switch {
+	case !(*skew >= 1):
+		return fmt.Errorf("--time-skew must be ≥ 1, got %g", *skew)
+	case !(*lr > 0):
+		return fmt.Errorf("--lr must be > 0, got %g", *lr)
+	case *ema == 0:
+		return fmt.Errorf("--ema 0 would select the default 0.999; use a small positive decay (e.g. 1e-9) to sample with the last weights")
+	case *wd == 0:
+		return fmt.Errorf("--weight-decay 0 would select the default 0.01; use a tiny positive value (e.g. 1e-12) for no decay")
+	case *clip == 0:
+		return fmt.Errorf("--clip 0 would select the default 1; use a negative value to disable clipping")
+	case *norm != flow.NormLayer && *norm != flow.NormParam && *norm != flow.NormNone:
+		return fmt.Errorf("unknown --norm %q (want %s, %s or %s)", *norm, flow.NormLayer, flow.NormParam, flow.NormNone)
+	}
+	var err error
+	if cfg, err = cfg.Defaults(); err != nil { // fail on bad flags before loading the zoo
+		return err
+	}
+	z, err := traj.ReadZoo(*zooPath)
+	if err != nil {
+		return err
+	}
+	prev, prevErr := readModelJSON(*out)
+	switch {
+	case prevErr != nil:
+		return prevErr
+	case prev != nil && prev.Steps >= prev.Config.Steps:
+		fmt.Fprintf(stderr, "nmflow fit: %s already holds a finished fit (%d steps); checking its settings\n", *out, prev.Steps)
+	case prev != nil:
+		fmt.Fprintf(stderr, "nmflow fit: resuming the fit in %s at step %d of %d\n", *out, prev.Steps, prev.Config.Steps)
+	}
+	fmt.Fprintf(stderr, "nmflow fit: %s %s/%s on %s (%d runs × P=%d, %s), net %d×%d, %d steps\n",
+		cfg.Method, cfg.Source, cfg.Coupling, *zooPath, z.Runs, z.Params, z.Meta.Arch, cfg.Net.Width, cfg.Net.Depth, cfg.Steps)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	before := 0
+	if prev != nil {
+		before = prev.Steps
+	}
+	start := time.Now()
+	m, err := flow.Fit(ctx, z, cfg, flow.Options{Dir: *out, CheckpointEvery: *every, Progress: stderr})
+	if errors.Is(err, flow.ErrStopped) {
+		saved := "no checkpoint was saved yet"
+		if p, _ := readModelJSON(*out); p != nil {
+			saved = fmt.Sprintf("the last checkpoint (step %d of %d) is in %s", p.Steps, p.Config.Steps, *out)
+		}
+		return fmt.Errorf("interrupted; %s: rerun the same command to resume", saved)
+	}
+	if err != nil {
+		return err
+	}
+	wall := time.Since(start).Seconds()
+	done := m.Steps - before
+	rate := 0.0
+	if done > 0 && wall > 0 {
+		rate = float64(done) / wall
+	} else if m.WallSeconds > 0 {
+		rate = float64(m.Steps) / m.WallSeconds
+	}
+	summary := map[string]any{
+		"out": *out, "zoo": *zooPath, "method": m.Config.Method, "source": m.Config.Source, "coupling": m.Config.Coupling,
+		"norm": m.Config.Norm, "sigma": m.Config.Sigma, "seed": m.Config.Seed,
+		"steps": m.Steps, "steps_this_run": done, "resumed_from": before,
+		"final_loss":   jsonFloat(tailMean(m.History, 50)),
+		"wall_seconds": wall, "total_fit_seconds": m.WallSeconds, "steps_per_second": rate,
+		"target_checkpoint": m.TargetCheckpoint, "base_params": m.Base.Layout.Size(), "base_arch": m.Base.Arch.String(),
+		"net": m.Config.Net,
+	}
+	if len(m.History) > 0 {
+		summary["first_loss"] = float64(m.History[0])
+	}
+	velParams, perr := velocityParams(*out)
+	if perr == nil && velParams > 0 {
+		summary["velocity_params"] = velParams
+	}
+	if *asJSON {
+		return printJSON(stdout, summary)
+	}
+	status := fmt.Sprintf("%d steps", m.Steps)
+	switch {
+	case done == 0:
+		status += " (already complete; nothing to do)"
+	case before > 0:
+		status += fmt.Sprintf(" (resumed at step %d)", before)
+	}
+	fmt.Fprintf(stdout, "wrote %s: %s %s/%s meta-model, %s\n", *out, m.Config.Method, m.Config.Source, m.Config.Coupling, status)
+	np := ""
+	if velParams > 0 {
+		np = fmt.Sprintf(", velocity net %s params", groupDigits(velParams))
+	}
+	fmt.Fprintf(stdout, "final loss %.4f (mean of last %d)%s; %.1f s, %.1f steps/s\n",
+		tailMean(m.History, 50), min(50, len(m.History)), np, wall, rate)
+	return nil
+}
+
+// readModelJSON returns the model.json in dir, nil when there is none.
+func readModelJSON(dir string) (*flow.Model, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "model.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var m flow.Model
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%s is not a meta-model file: %w", filepath.Join(dir, "model.json"), err)
+	}
+	return &m, nil
+}
+
+// velocityParams counts the trainable parameters of the velocity net saved in dir/ckpt.
+func velocityParams(dir string) (int, error) {
+	h, err := checkpoint.Load(model.NewStore()).Dir(filepath.Join(dir, "ckpt")).Done()
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for key, v := range h.LoadedVariables() {
+		if strings.HasPrefix(key, "var:/vel/") {
+			n += v.Shape().Size()
+		}
+	}
+	return n, nil
+}
+
+// tailMean is the mean of the last (up to) n values of h; NaN when h is empty.
+func tailMean(h []float32, n int) float64 {
+	n = min(n, len(h))
+	if n == 0 {
+		return math.NaN()
+	}
+	var s float64
+	for _, v := range h[len(h)-n:] {
+		s += float64(v)
+	}
+	return s / float64(n)
+}
+
+// groupDigits writes n with a comma every three digits (1,234,567).
+func groupDigits(n int) string {
+	s := fmt.Sprint(n)
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// jsonFloat returns v, or nil for NaN/±Inf (which JSON cannot encode).
+func jsonFloat(v float64) any {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return v
+}

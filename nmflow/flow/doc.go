@@ -1,0 +1,45 @@
+// Package flow fits NM-CFM meta-models: conditional flow matching over the flat weight vectors of
+// a trajectory zoo (traj.Zoo), and samples new base-model weights from them (METHODS.md §2).
+//
+// A meta-model learns a velocity field v_φ(x, t) on normalized weights. Training draws a source
+// sample x0 and a final checkpoint x1 (Config.Target, default the last), a time t ~ U(0,1), the
+// point x_t = (1−t)·x0 + t·x1 (+ σ·ε with Config.Sigma), and regresses the network on the
+// conditional target u = x1 − x0 (Config.Predict = PredictVelocity), or on x1 through an
+// endpoint prediction whose velocity is (D − x_t)/(1 − t) (PredictTarget). Sampling integrates
+// dx/dt = v_φ(x, t) from t = 0 to 1 with package solve (Euler, midpoint, RK4, Dopri5).
+//
+// The pieces:
+//
+//   - Normalizer (FitNormalizer): the meta-model sees z = (θ − μ)/s, with μ and s fitted on the
+//     zoo's inits and targets per Layout segment (NormLayer, the default), per parameter (NormParam,
+//     s floored at 1e-3 of its segment's std) or not at all (NormNone). It is stored with the model
+//     and inverted before weights leave the package, so callers only ever see raw weights.
+//   - Source: where t = 0 lives. SourceKaiming draws from the zoo's own init law (traj.Meta.Init,
+//     e.g. PyTorch's default) pushed into normalized space, so the flow starts where gradient
+//     descent starts; SourceGaussian is N(0, I) in normalized space.
+//   - Couplings of x0 and x1 in a minibatch: CouplingTrajectory pairs each run's own init with its
+//     own final weights (Kaiming source only; the default there), CouplingIndependent draws fresh
+//     sources (the default for the Gaussian source), CouplingOT re-pairs independent draws by the
+//     exact optimal assignment under squared Euclidean cost inside each batch (Tong et al.).
+//   - Velocity: a residual MLP with LayerNorm, SiLU and a sinusoidal time embedding (NetConfig);
+//     its output layer starts at zero.
+//   - Fit: a hand-written AdamW step (PyTorch semantics) with global gradient-norm clipping, a
+//     linear warm-up then cosine learning-rate schedule and an EMA of the weights, all in one
+//     compiled model.Exec. Each minibatch is a function of (Config.Seed, step) only, so a fit is
+//     reproducible from its configuration. With Options.Dir, GoMLX checkpoints are written every
+//     Options.CheckpointEvery steps and an interrupted fit (Options.StopAfter, a cancelled context,
+//     a crash) resumes from the same directory; the configuration must match.
+//   - Model: configuration, BaseInfo (architecture, layout, init law, dataset of the base nets),
+//     normalizer, loss and gradient-norm history, and the EMA weights used for sampling. Load reads
+//     a directory written by Fit (model.json + ckpt/). Model.Sample returns Samples in raw weight
+//     space — final weights, the source draws, optionally the path snapshots (solve.Options
+//     KeepPath) for figures such as plot.PCAWithGenerated and eval.PathLoss — and
+//     Model.Generated wraps them in a traj.Generated container with provenance metadata.
+//
+// A typical session:
+//
+//	m, err := flow.Fit(ctx, zoo, flow.Config{Steps: 2000}, flow.Options{Dir: "models/cfm"})
+//	...
+//	s, err := m.Sample(100, flow.SampleOptions{Solve: solve.Options{Method: "rk4", Steps: 50}, Seed: 1})
+//	acc, loss, err := eval.Accuracy(be, net, s.Weights, s.N, test, nil, nil, 0)
+package flow

@@ -1,0 +1,324 @@
+package flow
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gomlx/compute"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:revive
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/model/checkpoint"
+	"github.com/gomlx/gomlx/ml/train/optimizer"
+
+	"github.com/nmflow/nmflow/nmflow"
+	"github.com/nmflow/nmflow/nmflow/arch"
+	"github.com/nmflow/nmflow/nmflow/backend"
+	"github.com/nmflow/nmflow/nmflow/solve"
+	"github.com/nmflow/nmflow/nmflow/traj"
+)
+
+// ModelFormat names the meta-model directory format (model.json + GoMLX checkpoint in ckpt/).
+const (
+	ModelFormat  = "nmflow.metamodel"
+	ModelVersion = 1
+	modelFile    = "model.json"
+)
+
+// BaseInfo describes the base networks a meta-model generates.
+type BaseInfo struct {
+	Arch    arch.Spec        `json:"arch"`
+	Layout  arch.Layout      `json:"layout"`
+	Init    string           `json:"init"`
+	Dataset traj.DatasetMeta `json:"dataset"`
+	ZooSeed uint64           `json:"zoo_seed"`
+	Runs    int              `json:"runs"`
+	Steps   []int64          `json:"steps"`
+}
+
+func baseOf(z *traj.Zoo) BaseInfo {
+	return BaseInfo{Arch: z.Meta.Arch, Layout: z.Meta.Layout, Init: z.Meta.Init, Dataset: z.Meta.Dataset,
+		ZooSeed: z.Meta.Seed, Runs: z.Runs, Steps: z.Steps}
+}
+
+// Model is a fitted meta-model: configuration, normalization, training history, and the EMA
+// weights of its velocity network (used for sampling).
+type Model struct {
+	Format           string      `json:"format"`
+	Version          int         `json:"version"`
+	NmflowVersion    string      `json:"nmflow_version"`
+	GoMLXVersion     string      `json:"gomlx_version"`
+	Backend          string      `json:"backend"`
+	Created          string      `json:"created"`
+	Config           Config      `json:"config"`
+	Base             BaseInfo    `json:"base"`
+	Norm             *Normalizer `json:"normalizer"`
+	TargetCheckpoint int         `json:"target_checkpoint"`
+	Steps            int         `json:"steps_done"`
+	History          []float32   `json:"loss_history"`
+	GradNorm         []float32   `json:"grad_norm_history"`
+	WallSeconds      float64     `json:"wall_seconds"`
+
+	be      compute.Backend
+	sampler *model.Store
+	solvers map[string]*solve.Solver
+}
+
+// saveTraining writes the GoMLX checkpoint, then model.json (atomically) with the steps done.
+func (m *Model) saveTraining(dir string, ckpt *checkpoint.Handler) error {
+	if err := ckpt.Save(); err != nil {
+		return fmt.Errorf("flow: saving checkpoint in %s: %w", dir, err)
+	}
+	return m.writeJSON(dir)
+}
+
+func (m *Model) writeJSON(dir string) error {
+	m.Format, m.Version = ModelFormat, ModelVersion
+	m.NmflowVersion, m.GoMLXVersion = nmflow.Version, nmflow.GoMLXVersion
+	if m.be != nil {
+		m.Backend = m.be.Description()
+	}
+	if m.Created == "" {
+		m.Created = time.Now().UTC().Format(time.RFC3339)
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("flow: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, ".model-*.json")
+	if err != nil {
+		return fmt.Errorf("flow: %w", err)
+	}
+	if _, err = tmp.Write(b); err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), filepath.Join(dir, modelFile))
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("flow: writing %s: %w", filepath.Join(dir, modelFile), err)
+	}
+	return nil
+}
+
+// Save writes model.json into dir (the weights are in dir/ckpt, written during the fit).
+func (m *Model) Save(dir string) error {
+	if !exists(filepath.Join(dir, "ckpt")) {
+		return fmt.Errorf("flow: %s has no ckpt/ folder: fit with Options.Dir set to save a model", dir)
+	}
+	return m.writeJSON(dir)
+}
+
+// resume loads dir's checkpoint and history into store/m if dir holds a fit in progress.
+func (m *Model) resume(dir string, store *model.Store) error {
+	js := filepath.Join(dir, modelFile)
+	if !exists(js) {
+		if exists(filepath.Join(dir, "ckpt")) {
+			return fmt.Errorf("flow: %s has a ckpt/ folder but no %s; remove the folder or choose another", dir, modelFile)
+		}
+		return nil
+	}
+	var old Model
+	if err := readJSON(js, &old); err != nil {
+		return err
+	}
+	a, _ := json.Marshal(old.Config)
+	b, _ := json.Marshal(m.Config)
+	if string(a) != string(b) {
+		return fmt.Errorf("flow: %s holds a model fitted with a different configuration:\n  there: %s\n  now:   %s\nuse the same settings to resume, or another --out folder", dir, a, b)
+	}
+	if old.Base.ZooSeed != m.Base.ZooSeed || old.Base.Layout.Size() != m.Base.Layout.Size() || old.Base.Runs != m.Base.Runs {
+		return fmt.Errorf("flow: %s was fitted on another zoo (seed %d, %d runs, P=%d); use another --out folder", dir, old.Base.ZooSeed, old.Base.Runs, old.Base.Layout.Size())
+	}
+	if _, err := checkpoint.Build(store).Dir(filepath.Join(dir, "ckpt")).Immediate().Done(); err != nil {
+		return fmt.Errorf("flow: loading checkpoint from %s: %w", dir, err)
+	}
+	// The checkpoint is authoritative: model.json is written just after it.
+	done := int(optimizer.GetGlobalStep(store))
+	if done > len(old.History) {
+		return fmt.Errorf("flow: %s: checkpoint at step %d but history has %d steps; remove the folder to start over", dir, done, len(old.History))
+	}
+	m.Steps, m.History, m.GradNorm, m.WallSeconds, m.Created = done, old.History[:done], old.GradNorm[:min(done, len(old.GradNorm))], old.WallSeconds, old.Created
+	return nil
+}
+
+func readJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("flow: %w", err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("flow: %s is not a valid model file: %w", path, err)
+	}
+	return nil
+}
+
+// adoptEMA builds the sampling store: the velocity network's variables set to their EMA values.
+func (m *Model) adoptEMA(train *model.Store) error {
+	s := model.NewStore()
+	n := 0
+	for v := range train.IterVariables() {
+		path := model.JoinPath(v.Scope(), v.Name())
+		rest, ok := strings.CutPrefix(path, emaScope+"/vel/")
+		if !ok {
+			continue
+		}
+		val, err := v.Value()
+		if err != nil {
+			return fmt.Errorf("flow: reading %s: %w", path, err)
+		}
+		clone, err := val.LocalClone()
+		if err != nil {
+			return fmt.Errorf("flow: copying %s: %w", path, err)
+		}
+		if _, err := s.CreateVariable("/vel/"+rest, clone); err != nil {
+			return fmt.Errorf("flow: %w", err)
+		}
+		n++
+	}
+	if n == 0 {
+		return fmt.Errorf("flow: the checkpoint holds no EMA weights (/ema/vel/...)")
+	}
+	m.sampler, m.solvers = s, map[string]*solve.Solver{}
+	return nil
+}
+
+// Load reads a meta-model directory written by Fit (model.json + ckpt/).
+func Load(dir string, be compute.Backend) (*Model, error) {
+	var m Model
+	if err := readJSON(filepath.Join(dir, modelFile), &m); err != nil {
+		return nil, err
+	}
+	if m.Format != ModelFormat || m.Version < 1 || m.Version > ModelVersion {
+		return nil, fmt.Errorf("flow: %s is not an nmflow meta-model (format %q version %d)", dir, m.Format, m.Version)
+	}
+	if m.Steps < m.Config.Steps {
+		return nil, fmt.Errorf("flow: %s holds an unfinished fit (%d of %d steps); run the same fit again to finish it", dir, m.Steps, m.Config.Steps)
+	}
+	if err := m.Base.Layout.Validate(); err != nil {
+		return nil, err
+	}
+	if err := m.Norm.check(m.Base.Layout.Size()); err != nil {
+		return nil, err
+	}
+	if be == nil {
+		var err error
+		if be, _, err = backend.Default(); err != nil {
+			return nil, err
+		}
+	}
+	m.be = be
+	train := model.NewStore()
+	if _, err := checkpoint.Load(train).Dir(filepath.Join(dir, "ckpt")).Immediate().Done(); err != nil {
+		return nil, fmt.Errorf("flow: loading weights from %s: %w", dir, err)
+	}
+	if err := m.adoptEMA(train); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// SampleOptions choose the solver and what to keep.
+type SampleOptions struct {
+	Solve solve.Options // Method (default euler), Steps (default 100), Atol/Rtol, KeepPath...
+	Seed  uint64
+}
+
+// Samples are generated weights in raw (PyTorch) space.
+type Samples struct {
+	N, P    int
+	Weights []float32   // [N,P] at t = 1
+	Inits   []float32   // [N,P] the source draws at t = 0 (raw space for the Kaiming source)
+	Path    [][]float32 // optional snapshots [N,P] in raw space, at Times
+	Times   []float64
+	Steps   int // solver steps taken
+	NFE     int // velocity evaluations
+	Seconds float64
+}
+
+// Sample generates n weight vectors: x0 from the source, integrated to t = 1 with the EMA weights.
+func (m *Model) Sample(n int, opt SampleOptions) (*Samples, error) {
+	if m.sampler == nil {
+		return nil, fmt.Errorf("flow: model has no weights (fit it, or load it with flow.Load)")
+	}
+	if n < 1 {
+		return nil, fmt.Errorf("flow: number of samples must be ≥ 1, got %d", n)
+	}
+	so := opt.Solve
+	if so.Method == "" {
+		so.Method = "euler"
+	}
+	if so.Steps == 0 {
+		so.Steps = 100
+	}
+	p := m.Base.Layout.Size()
+	x0 := make([]float32, n*p)
+	src := &Source{Kind: m.Config.Source, Layout: m.Base.Layout, Law: m.Base.Init, norm: m.Norm}
+	if err := src.Sample(rand.New(rand.NewPCG(opt.Seed, 0x73616d706c65)), x0); err != nil { // "sample"
+		return nil, err
+	}
+	sv, ok := m.solvers[so.Method]
+	if !ok {
+		net, predict := m.Config.Net, m.Config.Predict
+		c := solve.ModelCompiler(m.be, m.sampler, func(scope *model.Scope, x, t *Node) *Node {
+			t = ConvertDType(t, x.DType())
+			tb := BroadcastToDims(t, x.Shape().Dimensions[0])
+			return fieldFromOutput(predict, Velocity(scope.In("vel"), net, x, tb, nil), t)
+		})
+		var err error
+		if sv, err = solve.NewSolver(c, so.Method); err != nil {
+			return nil, err
+		}
+		m.solvers[so.Method] = sv
+	}
+	start := time.Now()
+	res, err := sv.Integrate(tensors.FromFlatDataAndDimensions(x0, n, p), so)
+	if err != nil {
+		return nil, err
+	}
+	out := &Samples{N: n, P: p, Steps: res.Steps, NFE: res.NFE, Times: res.Times}
+	out.Weights = tensors.MustCopyFlatData[float32](res.X)
+	res.X.MustFinalizeAll()
+	out.Seconds = time.Since(start).Seconds()
+	m.Norm.Inverse(out.Weights)
+	m.Norm.Inverse(x0)
+	out.Inits = x0
+	for _, snap := range res.Path {
+		raw := append([]float32(nil), snap...)
+		m.Norm.Inverse(raw)
+		out.Path = append(out.Path, raw)
+	}
+	return out, nil
+}
+
+// Generated wraps samples in the trajectory container ([N,P]) with provenance metadata.
+func (m *Model) Generated(s *Samples, method string, seed uint64, modelDir string) *traj.Generated {
+	meta := traj.Meta{
+		Kind: traj.KindGenerated, Backend: m.be.Description(), Arch: m.Base.Arch, Layout: m.Base.Layout,
+		Init: m.Base.Init, Dataset: m.Base.Dataset, Seed: seed,
+		Extra: map[string]string{
+			"generator":    "nmflow " + m.Config.Method,
+			"model_dir":    modelDir,
+			"source":       m.Config.Source,
+			"coupling":     m.Config.Coupling,
+			"solver":       method,
+			"solver_steps": fmt.Sprint(s.Steps),
+			"nfe":          fmt.Sprint(s.NFE),
+			"model_steps":  fmt.Sprint(m.Steps),
+			"zoo_seed":     fmt.Sprint(m.Base.ZooSeed),
+		},
+	}
+	return &traj.Generated{Meta: meta, N: s.N, P: s.P, Weights: s.Weights}
+}
