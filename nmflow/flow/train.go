@@ -219,23 +219,18 @@ func Fit(ctx context.Context, z *traj.Zoo, cfg Config, opt Options) (*Model, err
 	return t.m, nil
 }
 
-// stepGraph: inputs x0, x1 [B,P], t [B], eps [B,P], lr, emaDecay (scalars) → loss, grad norm.
+// stepGraph: inputs x_t, target [B,P] (see linearPath), t [B], lr, emaDecay (scalars) → loss,
+// gradient norm. The loss is the mean squared error of the velocity (PredictVelocity) or of the
+// endpoint estimate x_t + net (PredictTarget).
 func (t *trainer) stepGraph(scope *model.Scope, in []*Node) []*Node {
-	x0, x1, tt, eps, lr, emaDecay := in[0], in[1], in[2], in[3], in[4], in[5]
-	g := x0.Graph()
-	tc := InsertAxes(tt, -1)
-	xt := Add(Mul(OneMinus(tc), x0), Mul(tc, x1))
-	if t.cfg.Sigma > 0 {
-		xt = Add(xt, MulScalar(eps, t.cfg.Sigma))
-	}
+	xt, target, tt, lr, emaDecay := in[0], in[1], in[2], in[3], in[4]
+	g := xt.Graph()
 	vel := scope.In("vel")
 	v := Velocity(vel, t.cfg.Net, xt, tt, nil)
-	var loss *Node
 	if t.cfg.Predict == PredictTarget {
-		loss = ReduceAllMean(Square(Sub(Add(xt, v), x1)))
-	} else {
-		loss = ReduceAllMean(Square(Sub(v, Sub(x1, x0))))
+		v = Add(xt, v)
 	}
+	loss := ReduceAllMean(Square(Sub(v, target)))
 
 	var vars []*model.Variable
 	var nodes []*Node
@@ -400,7 +395,6 @@ func (t *trainer) run(ctx context.Context, opt Options) error {
 	start := time.Now()
 	x0, x1 := make([]float32, b*p), make([]float32, b*p)
 	tt, eps := make([]float32, b), make([]float32, b*p)
-	epsT := tensors.FromFlatDataAndDimensions(eps, b, p) // zeros unless sigma > 0; refreshed below
 	done := 0
 	for s := t.m.Steps; s < cfg.Steps; s++ {
 		if err := ctx.Err(); err != nil {
@@ -416,11 +410,11 @@ func (t *trainer) run(ctx context.Context, opt Options) error {
 		if err := t.batch(s, x0, x1, tt, eps); err != nil {
 			return err
 		}
-		if cfg.Sigma > 0 {
-			epsT = tensors.FromFlatDataAndDimensions(eps, b, p)
-		}
-		out, err := t.step.Exec(tensors.FromFlatDataAndDimensions(x0, b, p), tensors.FromFlatDataAndDimensions(x1, b, p),
-			tensors.FromFlatDataAndDimensions(tt, b), epsT, float32(cfg.lrAt(s)), float32(cfg.emaAt(s)))
+		xt, target := tensors.FromShape(shapes.Make(dtypes.Float32, b, p)), tensors.FromShape(shapes.Make(dtypes.Float32, b, p))
+		tensors.MutableFlatData(xt, func(xv []float32) {
+			tensors.MutableFlatData(target, func(tv []float32) { linearPath(cfg.Predict, cfg.Sigma, x0, x1, tt, eps, xv, tv) })
+		})
+		out, err := t.step.Exec(xt, target, tensors.FromFlatDataAndDimensions(tt, b), float32(cfg.lrAt(s)), float32(cfg.emaAt(s)))
 		if err != nil {
 			return fmt.Errorf("flow: training step %d failed: %w", s, err)
 		}
