@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -303,9 +302,6 @@ func TestFitResumesUnfinished(t *testing.T) {
 
 // Ctrl-C during a fit ends it with a message telling how to resume.
 func TestFitInterrupt(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("no SIGINT to self on windows")
-	}
 	dir := pipeline(t)
 	// While this channel is registered, SIGINT never kills the test binary, whoever else listens.
 	guard := make(chan os.Signal, 16)
