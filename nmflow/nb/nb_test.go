@@ -155,7 +155,8 @@ func TestScaleAndOutPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv(EnvOut, "")
-	if p := OutPath("x"); !strings.HasSuffix(p, filepath.Join("_build", "artifacts", "x")) {
+	t.Setenv(EnvScale, "ci")
+	if p := OutPath("x"); !strings.HasSuffix(p, filepath.Join("_build", "artifacts", "ci", "x")) {
 		t.Fatalf("default OutPath = %s", p)
 	}
 }

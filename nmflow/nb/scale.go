@@ -31,12 +31,13 @@ func Scale() string {
 func IsCI() bool { return Scale() == "ci" }
 
 // OutPath returns the path of a notebook artifact: $NMFLOW_OUT/name, or by default
-// _build/artifacts/name at the root of the repository holding the working directory (found by
-// its go.mod), so notebooks in notebooks/ and tutorials/ share their artifacts. The folder is created.
+// _build/artifacts/<scale>/name at the root of the repository holding the working directory
+// (found by its go.mod), so notebooks in notebooks/ and tutorials/ share their artifacts and a
+// CI-scale run never meets a default-scale model (whose settings differ). The folder is created.
 func OutPath(name string) string {
 	dir := os.Getenv(EnvOut)
 	if dir == "" {
-		dir = filepath.Join(repoRoot(), "_build", "artifacts")
+		dir = filepath.Join(repoRoot(), "_build", "artifacts", Scale())
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		panic(fmt.Sprintf("nb: cannot create the artifact folder %s: %v (set %s to a writable folder)", dir, err, EnvOut))

@@ -263,7 +263,6 @@ func PCAWithGenerated(z *traj.Zoo, paths [][]float32, n int, opts ...Option) (*g
 	genLines := make([]plotter.XYs, n)
 	ends := make(plotter.XYs, n)
 	pathStyle := draw.LineStyle{Color: withAlpha(col, 0.7), Width: vg.Points(0.9)}
-	var genLine *plotter.Line
 	for i := 0; i < n; i++ {
 		xy := make(plotter.XYs, len(paths))
 		for k, s := range paths {
@@ -271,16 +270,10 @@ func PCAWithGenerated(z *traj.Zoo, paths [][]float32, n int, opts ...Option) (*g
 			xy[k] = plotter.XY{X: x, Y: y}
 		}
 		genLines[i], ends[i] = xy, xy[len(xy)-1]
-		if len(xy) < 2 {
-			continue
-		}
-		l, err := plotter.NewLine(xy)
-		if err != nil {
-			return nil, nil, fmt.Errorf("plot: %w", err)
-		}
-		l.LineStyle = pathStyle
-		p.Add(l)
-		genLine = l
+	}
+	genLine, err := addPaths(p, genLines, pathStyle)
+	if err != nil {
+		return nil, nil, err
 	}
 	endSc, err := plotter.NewScatter(ends)
 	if err != nil {

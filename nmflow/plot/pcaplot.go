@@ -72,17 +72,9 @@ func PCATrajectories(z *traj.Zoo, opts ...Option) (*gplot.Plot, *PCA, error) {
 	pathStyle := draw.LineStyle{Color: color.Gray{Y: 0xa0}, Width: vg.Points(0.6)}
 	var pathLine *plotter.Line
 	if !cfg.pathsSet || cfg.paths {
-		for _, xy := range paths {
-			if len(xy) < 2 {
-				continue
-			}
-			l, err := plotter.NewLine(xy)
-			if err != nil {
-				return nil, nil, fmt.Errorf("plot: %w", err)
-			}
-			l.LineStyle = pathStyle
-			p.Add(l)
-			pathLine = l
+		var err error
+		if pathLine, err = addPaths(p, paths, pathStyle); err != nil {
+			return nil, nil, err
 		}
 	}
 	if len(mid) > 0 {
@@ -231,4 +223,23 @@ func (boldCross) DrawGlyph(c *draw.Canvas, sty draw.GlyphStyle, pt vg.Point) {
 	b.Line(vg.Point{X: pt.X + r, Y: pt.Y - r})
 	c.Stroke(a)
 	c.Stroke(b)
+}
+
+// addPaths draws each path of two or more points as a line in style and returns the last line
+// drawn (nil if none), for a legend entry.
+func addPaths(p *gplot.Plot, paths []plotter.XYs, style draw.LineStyle) (*plotter.Line, error) {
+	var last *plotter.Line
+	for _, xy := range paths {
+		if len(xy) < 2 {
+			continue
+		}
+		l, err := plotter.NewLine(xy)
+		if err != nil {
+			return nil, fmt.Errorf("plot: %w", err)
+		}
+		l.LineStyle = style
+		p.Add(l)
+		last = l
+	}
+	return last, nil
 }

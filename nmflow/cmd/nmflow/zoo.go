@@ -7,12 +7,12 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"sort"
 	"syscall"
 	"time"
 
 	"github.com/nmflow/nmflow/nmflow/arch"
 	"github.com/nmflow/nmflow/nmflow/data"
+	"github.com/nmflow/nmflow/nmflow/eval"
 	"github.com/nmflow/nmflow/nmflow/traj"
 	"github.com/nmflow/nmflow/nmflow/zoo"
 )
@@ -125,34 +125,10 @@ func runZoo(args []string, stdout, stderr io.Writer) error {
 	if *asJSON {
 		return printJSON(stdout, summary)
 	}
-	acc := summary["final_test_acc"].(stats)
+	acc := summary["final_test_acc"].(eval.Summary)
 	fmt.Fprintf(stdout, "wrote %s: %d runs × %d checkpoints × %d params (%s on %s)\nfinal test accuracy: mean %.4f, min %.4f, max %.4f (init mean %.4f); %.1f s\n",
-		*out, z.Runs, z.Checkpoints, z.Params, spec, ds.Name, acc.Mean, acc.Min, acc.Max, summary["init_test_acc"].(stats).Mean, wall.Seconds())
+		*out, z.Runs, z.Checkpoints, z.Params, spec, ds.Name, acc.Mean, acc.Min, acc.Max, summary["init_test_acc"].(eval.Summary).Mean, wall.Seconds())
 	return nil
-}
-
-type stats struct {
-	Mean   float64 `json:"mean"`
-	Median float64 `json:"median"`
-	Min    float64 `json:"min"`
-	Max    float64 `json:"max"`
-}
-
-func summarize(v []float64) stats {
-	if len(v) == 0 {
-		return stats{}
-	}
-	s := append([]float64(nil), v...)
-	sort.Float64s(s)
-	var sum float64
-	for _, x := range s {
-		sum += x
-	}
-	med := s[len(s)/2]
-	if len(s)%2 == 0 {
-		med = (s[len(s)/2-1] + s[len(s)/2]) / 2
-	}
-	return stats{Mean: sum / float64(len(s)), Median: med, Min: s[0], Max: s[len(s)-1]}
 }
 
 func zooSummary(z *traj.Zoo, out string, wall time.Duration) map[string]any {
@@ -168,8 +144,8 @@ func zooSummary(z *traj.Zoo, out string, wall time.Duration) map[string]any {
 	return map[string]any{
 		"out": out, "runs": z.Runs, "checkpoints": z.Checkpoints, "params": z.Params, "steps": z.Steps,
 		"arch": z.Meta.Arch.String(), "dataset": z.Meta.Dataset.Name, "seed": z.Meta.Seed, "backend": z.Meta.Backend,
-		"final_test_acc": summarize(col(traj.MetricTestAcc, last)), "init_test_acc": summarize(col(traj.MetricTestAcc, 0)),
-		"final_test_loss": summarize(col(traj.MetricTestLoss, last)),
+		"final_test_acc": eval.Summarize(col(traj.MetricTestAcc, last)), "init_test_acc": eval.Summarize(col(traj.MetricTestAcc, 0)),
+		"final_test_loss": eval.Summarize(col(traj.MetricTestLoss, last)),
 		"wall_seconds":    wall.Seconds(), "model_steps_per_second": float64(steps) / wall.Seconds(),
 	}
 }
