@@ -62,9 +62,9 @@ func BenchmarkBatch(b *testing.B) {
 	t := &trainer{cfg: cfg, runs: z.Runs, p: z.Params, x1s: z.Checkpoint(1), x0s: z.Checkpoint(0),
 		src: &Source{Kind: cfg.Source, Layout: z.Meta.Layout, Law: z.Meta.Init, norm: norm}}
 	bs, p := cfg.BatchSize, z.Params
-	x0, x1, tt, eps := make([]float32, bs*p), make([]float32, bs*p), make([]float32, bs), make([]float32, bs*p)
+	sc, xt, target := t.newScratch(), make([]float32, bs*p), make([]float32, bs*p)
 	for i := 0; i < b.N; i++ {
-		if err := t.batch(i, x0, x1, tt, eps); err != nil {
+		if err := t.batch(i, sc, xt, target); err != nil {
 			b.Fatal(err)
 		}
 	}

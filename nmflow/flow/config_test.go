@@ -42,7 +42,15 @@ func TestConfigErrors(t *testing.T) {
 		cfg  Config
 		want string
 	}{
-		"method":            {Config{Method: "mmfm"}, "unknown method"},
+		"method":            {Config{Method: "vae"}, "unknown method"},
+		"mmfm+target":       {Config{Method: MethodMMFM, Predict: PredictTarget}, "--predict velocity"},
+		"mmfm+ot":           {Config{Method: MethodMMFM, Coupling: CouplingOT, Source: SourceGaussian}, "not ot"},
+		"intermediates":     {Config{Method: MethodMMFM, Intermediates: -2}, "intermediates"},
+		"interpolant":       {Config{Method: MethodMMFM, MMFM: MMFMConfig{Interp: "quintic"}}, "interpolant"},
+		"anchor times":      {Config{Method: MethodMMFM, MMFM: MMFMConfig{Times: "log"}}, "anchor times"},
+		"noise schedule":    {Config{Method: MethodMMFM, MMFM: MMFMConfig{Noise: "cosine"}}, "noise schedule"},
+		"jko+sigma":         {Config{Method: MethodJKO, Sigma: 0.1}, "takes no"},
+		"jko tau":           {Config{Method: MethodJKO, JKO: JKOConfig{Tau: -1}}, "tau"},
 		"source":            {Config{Source: "uniform"}, "unknown source"},
 		"coupling":          {Config{Coupling: "sinkhorn"}, "unknown coupling"},
 		"trajectory+gauss":  {Config{Source: SourceGaussian, Coupling: CouplingTrajectory}, "needs the kaiming source"},
@@ -87,6 +95,8 @@ func TestFitErrors(t *testing.T) {
 			func(c Config) Config { return c }, "init law"},
 		"unknown init law": {func() *traj.Zoo { z := driftZoo(tinyLayout(), 4, 2, 1); z.Meta.Init = "xavier"; return z },
 			func(c Config) Config { c.Coupling = CouplingIndependent; return c }, "xavier"},
+		"too many intermediates": {func() *traj.Zoo { return driftZoo(tinyLayout(), 4, 3, 1) },
+			func(c Config) Config { c.Method, c.Intermediates = MethodMMFM, 2; return c }, "hold only 1"},
 		"no layout": {func() *traj.Zoo { z := driftZoo(tinyLayout(), 4, 2, 1); z.Meta.Layout.Segments = nil; return z },
 			func(c Config) Config { c.Source = SourceGaussian; c.Coupling = ""; return c }, "layout"},
 	} {

@@ -31,15 +31,17 @@ func newTrainer(t *testing.T, z *traj.Zoo, cfg Config) *trainer {
 		src: &Source{Kind: cfg.Source, Layout: z.Meta.Layout, Law: z.Meta.Init, norm: norm}}
 }
 
-type batchBufs struct{ x0, x1, tt, eps []float32 }
+type batchBufs struct{ x0, x1, tt, eps, xt, target []float32 }
 
 func (tr *trainer) draw(t *testing.T, s int) batchBufs {
 	t.Helper()
 	b, p := tr.cfg.BatchSize, tr.p
-	bb := batchBufs{make([]float32, b*p), make([]float32, b*p), make([]float32, b), make([]float32, b*p)}
-	if err := tr.batch(s, bb.x0, bb.x1, bb.tt, bb.eps); err != nil {
+	sc := tr.newScratch()
+	bb := batchBufs{xt: make([]float32, b*p), target: make([]float32, b*p)}
+	if err := tr.batch(s, sc, bb.xt, bb.target); err != nil {
 		t.Fatal(err)
 	}
+	bb.x0, bb.x1, bb.tt, bb.eps = sc.x0, sc.x1, sc.tt, sc.eps
 	return bb
 }
 

@@ -3,6 +3,7 @@ package flow
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -59,14 +60,18 @@ type Model struct {
 	Base             BaseInfo    `json:"base"`
 	Norm             *Normalizer `json:"normalizer"`
 	TargetCheckpoint int         `json:"target_checkpoint"`
-	Steps            int         `json:"steps_done"`
-	History          []float32   `json:"loss_history"`
-	GradNorm         []float32   `json:"grad_norm_history"`
-	WallSeconds      float64     `json:"wall_seconds"`
+	// AnchorCheckpoints and AnchorTimes place MMFM's anchors (zoo checkpoint → flow time).
+	AnchorCheckpoints []int     `json:"anchor_checkpoints,omitempty"`
+	AnchorTimes       []float64 `json:"anchor_times,omitempty"`
+	Steps             int       `json:"steps_done"`
+	History           []float32 `json:"loss_history"`
+	GradNorm          []float32 `json:"grad_norm_history"`
+	WallSeconds       float64   `json:"wall_seconds"`
 
 	be      compute.Backend
 	sampler *model.Store
 	solvers map[string]*solve.Solver
+	jkoStep *model.Exec // JKO's compiled explicit step
 }
 
 // saveTraining writes the GoMLX checkpoint, then model.json (atomically) with the steps done.
@@ -191,7 +196,7 @@ func (m *Model) adoptEMA(train *model.Store) error {
 	if n == 0 {
 		return fmt.Errorf("flow: the checkpoint holds no EMA weights (/ema/vel/...)")
 	}
-	m.sampler, m.solvers = s, map[string]*solve.Solver{}
+	m.sampler, m.solvers, m.jkoStep = s, map[string]*solve.Solver{}, nil
 	return nil
 }
 
@@ -234,6 +239,10 @@ func Load(dir string, be compute.Backend) (*Model, error) {
 type SampleOptions struct {
 	Solve solve.Options // Method (default euler), Steps (default 100), Atol/Rtol, KeepPath...
 	Seed  uint64
+	// At lists increasing times in (0, 1] at which to keep the state (Samples.Marginals), e.g. the
+	// times of the zoo's checkpoints. The ODE is then solved interval by interval; a fixed-step
+	// method takes max(1, round(Steps·Δt)) steps on each, and KeepPath is not available.
+	At []float64
 }
 
 // Samples are generated weights in raw (PyTorch) space.
@@ -243,9 +252,11 @@ type Samples struct {
 	Inits   []float32   // [N,P] the source draws at t = 0 (raw space for the Kaiming source)
 	Path    [][]float32 // optional snapshots [N,P] in raw space, at Times
 	Times   []float64
-	Steps   int // solver steps taken
-	NFE     int // velocity evaluations
-	Seconds float64
+	// Marginals[i] is the state [N,P] in raw space at SampleOptions.At[i].
+	Marginals [][]float32
+	Steps     int // solver steps taken
+	NFE       int // velocity evaluations
+	Seconds   float64
 }
 
 // Sample generates n weight vectors: x0 from the source, integrated to t = 1 with the EMA weights.
@@ -255,6 +266,9 @@ func (m *Model) Sample(n int, opt SampleOptions) (*Samples, error) {
 	}
 	if n < 1 {
 		return nil, fmt.Errorf("flow: number of samples must be ≥ 1, got %d", n)
+	}
+	if m.Config.Method == MethodJKO {
+		return m.sampleJKO(n, opt)
 	}
 	so := opt.Solve
 	if so.Method == "" {
@@ -284,6 +298,9 @@ func (m *Model) Sample(n int, opt SampleOptions) (*Samples, error) {
 		m.solvers[so.Method] = sv
 	}
 	start := time.Now()
+	if len(opt.At) > 0 {
+		return m.sampleAt(sv, x0, n, p, so, opt.At, start)
+	}
 	res, err := sv.Integrate(tensors.FromFlatDataAndDimensions(x0, n, p), so)
 	if err != nil {
 		return nil, err
@@ -300,6 +317,51 @@ func (m *Model) Sample(n int, opt SampleOptions) (*Samples, error) {
 		m.Norm.Inverse(raw)
 		out.Path = append(out.Path, raw)
 	}
+	return out, nil
+}
+
+// sampleAt integrates interval by interval through the times at, keeping the state at each.
+func (m *Model) sampleAt(sv *solve.Solver, x0 []float32, n, p int, so solve.Options, at []float64, start time.Time) (*Samples, error) {
+	if so.KeepPath {
+		return nil, fmt.Errorf("flow: KeepPath and At cannot be combined; ask for the times you need in At")
+	}
+	for i, a := range at {
+		if !(a > 0 && a <= 1) || (i > 0 && !(a > at[i-1])) {
+			return nil, fmt.Errorf("flow: sampling times must increase within (0, 1], got %v", at)
+		}
+	}
+	out := &Samples{N: n, P: p}
+	x := tensors.FromFlatDataAndDimensions(x0, n, p)
+	steps := so.Steps
+	prev := 0.0
+	for _, a := range append(append([]float64(nil), at...), 1) {
+		if a <= prev { // 1 already reached
+			continue
+		}
+		seg := so
+		seg.T0, seg.T1 = prev, a
+		seg.Steps = max(1, int(math.Round(float64(steps)*(a-prev))))
+		res, err := sv.Integrate(x, seg)
+		x.MustFinalizeAll()
+		if err != nil {
+			return nil, err
+		}
+		x = res.X
+		out.Steps += res.Steps
+		out.NFE += res.NFE
+		if len(out.Marginals) < len(at) {
+			raw := tensors.MustCopyFlatData[float32](x)
+			m.Norm.Inverse(raw)
+			out.Marginals = append(out.Marginals, raw)
+		}
+		prev = a
+	}
+	out.Weights = tensors.MustCopyFlatData[float32](x)
+	x.MustFinalizeAll()
+	out.Seconds = time.Since(start).Seconds()
+	m.Norm.Inverse(out.Weights)
+	m.Norm.Inverse(x0)
+	out.Inits = x0
 	return out, nil
 }
 

@@ -63,15 +63,21 @@ func TimeEmbedding(t *Node, dim int) *Node {
 // dense is a Linear layer with PyTorch's [out,in] weight layout (cheaper gradients on the Go
 // backend) and PyTorch's default init U(±1/√in), or zeros when zero is set.
 func dense(scope *model.Scope, x *Node, out int, zero bool) *Node {
-	in := x.Shape().Dimensions[x.Rank()-1]
+	w, bias := denseVars(scope, x.Shape().Dimensions[x.Rank()-1], out, zero)
+	return nn.Dense(x, w.NodeValue(x.Graph()), bias.NodeValue(x.Graph()), compute.DenseLayoutOutputsInput)
+}
+
+// denseVars creates (or finds) a Linear layer's weights [out,in] and bias [out].
+func denseVars(scope *model.Scope, in, out int, zero bool) (w, bias *model.Variable) {
 	b := 1 / math.Sqrt(float64(in))
 	init := initializer.RandomUniformFn(scope, -b, b)
 	if zero {
 		init = initializer.Zero
 	}
-	w := scope.WithInitializer(init).VariableWithShape("weights", shapes.Make(dtypes.Float32, out, in)).NodeValue(x.Graph())
-	bias := scope.WithInitializer(init).VariableWithShape("biases", shapes.Make(dtypes.Float32, out)).NodeValue(x.Graph())
-	return nn.Dense(x, w, bias, compute.DenseLayoutOutputsInput)
+	scope = scope.WithInitializer(init)
+	w = scope.VariableWithShape("weights", shapes.Make(dtypes.Float32, out, in))
+	bias = scope.VariableWithShape("biases", shapes.Make(dtypes.Float32, out))
+	return w, bias
 }
 
 func layerNorm(scope *model.Scope, x *Node) *Node {
@@ -84,23 +90,58 @@ func layerNorm(scope *model.Scope, x *Node) *Node {
 
 // Velocity is the velocity network v(x, t; c): x [B,D], t [B], cond [B,CondDim] or nil → [B,D].
 func Velocity(scope *model.Scope, cfg NetConfig, x, t, cond *Node) *Node {
+	v, _ := velocity(scope, cfg, x, t, cond)
+	return v
+}
+
+// wide holds the nodes of the two layers whose size grows with the number of base-network
+// parameters D, so that the training step can form their weight gradients itself (see
+// wideGradients): autodiff's generic rule would copy D-sized tensors several times per step.
+type wide struct {
+	inX       *Node           // [B, D+TimeDim(+CondDim)]: the first layer's input
+	inOut     *Node           // [Width, B]: W_in·inXᵀ, before the bias
+	outX      *Node           // [B, Width]: the last layer's input
+	out       *Node           // [B, D]: the network output
+	inW, outW *model.Variable // [Width, D+…] and [D, Width]
+}
+
+func velocity(scope *model.Scope, cfg NetConfig, x, t, cond *Node) (*Node, *wide) {
+	g := x.Graph()
 	d := x.Shape().Dimensions[1]
 	emb := TimeEmbedding(t, cfg.TimeDim)
 	in := []*Node{x, emb}
 	if cfg.CondDim > 0 {
 		if cond == nil {
-			cond = Zeros(x.Graph(), shapes.Make(dtypes.Float32, x.Shape().Dimensions[0], cfg.CondDim))
+			cond = Zeros(g, shapes.Make(dtypes.Float32, x.Shape().Dimensions[0], cfg.CondDim))
 		}
 		in = append(in, cond)
 	}
-	h := dense(scope.In("in"), Concatenate(in, -1), cfg.Width, false)
+	w := &wide{inX: Concatenate(in, -1)}
+	// The first layer as W·xᵀ ([Width,B]) with its weight out of autodiff's reach.
+	var inB *model.Variable
+	w.inW, inB = denseVars(scope.In("in"), w.inX.Shape().Dimensions[1], cfg.Width, false)
+	w.inOut = DotGeneral(StopGradient(w.inW.NodeValue(g)), []int{1}, nil, w.inX, []int{1}, nil)
+	h := Add(Transpose(w.inOut, 0, 1), InsertAxes(inB.NodeValue(g), 0))
 	for i := 0; i < cfg.Depth; i++ {
 		blk := scope.In("block%d", i)
 		a := swish(layerNorm(blk.In("norm"), h))
 		a = Add(dense(blk.In("a"), a, cfg.Width, false), dense(blk.In("time"), emb, cfg.Width, false))
 		h = Add(h, dense(blk.In("b"), swish(a), cfg.Width, false))
 	}
-	return dense(scope.In("out"), swish(layerNorm(scope.In("out_norm"), h)), d, true)
+	w.outX = swish(layerNorm(scope.In("out_norm"), h))
+	var outB *model.Variable
+	w.outW, outB = denseVars(scope.In("out"), cfg.Width, d, true)
+	w.out = nn.Dense(w.outX, StopGradient(w.outW.NodeValue(g)), outB.NodeValue(g), compute.DenseLayoutOutputsInput)
+	return w.out, w
+}
+
+// wideGradients returns ∂L/∂W_in and ∂L/∂W_out from ∂L/∂inOut and ∂L/∂out, each one matmul in the
+// backend's native layouts: dW_in = d(inOut)·inX needs no transpose at all, dW_out = d(out)ᵀ·outX
+// one of the [B,D] gradient.
+func (w *wide) wideGradients(dInOut, dOut *Node) (dInW, dOutW *Node) {
+	dInW = DotGeneral(dInOut, []int{1}, nil, w.inX, []int{0}, nil)
+	dOutW = DotGeneral(dOut, []int{0}, nil, w.outX, []int{0}, nil)
+	return dInW, dOutW
 }
 
 func swish(x *Node) *Node { return Mul(x, Sigmoid(x)) }

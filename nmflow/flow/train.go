@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"time"
 
@@ -29,11 +30,20 @@ import (
 
 // Config is what a meta-model is and how it is trained; it is stored with the model.
 type Config struct {
-	Method   string  `json:"method"`   // "cfm"
+	Method   string  `json:"method"`   // MethodCFM (default), MethodMMFM or MethodJKO
 	Source   string  `json:"source"`   // SourceKaiming (default) or SourceGaussian
 	Coupling string  `json:"coupling"` // CouplingTrajectory (default with Kaiming), CouplingIndependent, CouplingOT
-	Sigma    float64 `json:"sigma"`    // constant noise of the path, x_t = (1−t)x0 + t·x1 + σε
+	Sigma    float64 `json:"sigma"`    // noise of the path, x_t = path(t) + σ·ε (MMFM adaptive: the peak M)
 	Norm     string  `json:"norm"`     // NormLayer (default), NormParam, NormNone
+	// MMFM: the interpolant through each run's anchors (the source draw at t = 0, Intermediates
+	// checkpoints, the Target checkpoint at t = 1); see mmfm.go.
+	MMFM MMFMConfig `json:"mmfm,omitzero"`
+	// Intermediates (MMFM and JKO) is the number k of intermediate checkpoints used as anchors,
+	// evenly spread between the init and the target checkpoint: 0 takes all of them,
+	// NoIntermediates none. JKO then takes k+1 steps.
+	Intermediates int `json:"intermediates,omitempty"`
+	// JKO: the potential's step size and time dependence; see jko.go.
+	JKO JKOConfig `json:"jko,omitzero"`
 	// Predict is what the network outputs: PredictVelocity (v directly, the textbook CFM loss) or
 	// PredictTarget (a correction D − x_t to the endpoint estimate D ≈ E[x1 | x_t], loss ‖D − x1‖²,
 	// velocity (D − x_t)/(1 − t)). The second removes the source sample exactly, so the network
@@ -59,7 +69,13 @@ type Config struct {
 // Defaults fills unset fields and validates.
 func (c Config) Defaults() (Config, error) {
 	if c.Method == "" {
-		c.Method = "cfm"
+		c.Method = MethodCFM
+	}
+	if c.Method == MethodMMFM || c.Method == MethodJKO {
+		c.MMFM = c.MMFM.withDefaults()
+	}
+	if c.Method == MethodJKO {
+		c.JKO = c.JKO.withDefaults()
 	}
 	if c.Source == "" {
 		c.Source = SourceKaiming
@@ -108,8 +124,16 @@ func (c Config) Defaults() (Config, error) {
 		c.EMA = 0.999
 	}
 	switch {
-	case c.Method != "cfm":
-		return c, fmt.Errorf("flow: unknown method %q (this version fits cfm)", c.Method)
+	case c.Method != MethodCFM && c.Method != MethodMMFM && c.Method != MethodJKO:
+		return c, fmt.Errorf("flow: unknown method %q (want %s, %s or %s)", c.Method, MethodCFM, MethodMMFM, MethodJKO)
+	case c.Method == MethodJKO && (c.Predict != PredictVelocity || c.Coupling == CouplingOT || c.Sigma != 0 || c.TimeSkew != 1):
+		return c, fmt.Errorf("flow: %s fits a potential on consecutive checkpoints: it takes no --predict target, ot coupling, sigma or time skew", MethodJKO)
+	case c.Intermediates < NoIntermediates:
+		return c, fmt.Errorf("flow: intermediates must be ≥ 0 (0: all checkpoints) or %d (none), got %d", NoIntermediates, c.Intermediates)
+	case c.Method == MethodMMFM && c.Predict != PredictVelocity:
+		return c, fmt.Errorf("flow: %s regresses the spline's derivative, so it needs --predict %s (endpoint prediction holds only on the straight path)", MethodMMFM, PredictVelocity)
+	case c.Method == MethodMMFM && c.Coupling == CouplingOT:
+		return c, fmt.Errorf("flow: %s supports the %s and %s couplings, not %s", MethodMMFM, CouplingTrajectory, CouplingIndependent, CouplingOT)
 	case c.Source != SourceKaiming && c.Source != SourceGaussian:
 		return c, fmt.Errorf("flow: unknown source %q (want %s or %s)", c.Source, SourceKaiming, SourceGaussian)
 	case c.Coupling != CouplingTrajectory && c.Coupling != CouplingIndependent && c.Coupling != CouplingOT:
@@ -127,8 +151,26 @@ func (c Config) Defaults() (Config, error) {
 	case !(c.LR > 0) || c.MinLR < 0 || c.MinLR > 1 || c.WeightDecay < 0 || c.EMA < 0 || c.EMA >= 1:
 		return c, fmt.Errorf("flow: need lr > 0, 0 ≤ min_lr ≤ 1, weight_decay ≥ 0, 0 ≤ ema < 1")
 	}
-	return c, c.Net.validate()
+	if err := c.Net.validate(); err != nil {
+		return c, err
+	}
+	if c.Method == MethodMMFM || c.Method == MethodJKO {
+		if err := c.MMFM.validate(); err != nil {
+			return c, err
+		}
+	}
+	if c.Method == MethodJKO {
+		return c, c.JKO.validate()
+	}
+	return c, nil
 }
+
+// Methods of Config.Method.
+const (
+	MethodCFM  = "cfm"  // conditional flow matching on the straight path init → final (§2)
+	MethodMMFM = "mmfm" // multi-marginal flow matching through intermediate checkpoints (§3)
+	MethodJKO  = "jko"  // JKOnet*-style potential, one explicit step per checkpoint interval (§4)
+)
 
 // Options control a fit without changing its result.
 type Options struct {
@@ -152,8 +194,10 @@ type trainer struct {
 	store   *model.Store
 	step    *model.Exec
 	src     *Source
-	x0s     []float32 // [R,P] normalized inits (trajectory coupling)
-	x1s     []float32 // [R,P] normalized targets
+	x0s     []float32   // [R,P] normalized inits (trajectory coupling)
+	x1s     []float32   // [R,P] normalized targets
+	mid     [][]float32 // MMFM: [R,P] normalized intermediate anchors, in time order
+	path    *mmfmPath   // MMFM: the interpolant
 	runs, p int
 	m       *Model
 }
@@ -198,6 +242,11 @@ func Fit(ctx context.Context, z *traj.Zoo, cfg Config, opt Options) (*Model, err
 		return nil, fmt.Errorf("flow: the zoo does not record its init law; use --source gaussian")
 	}
 	t.m = &Model{Config: cfg, Base: baseOf(z), Norm: norm, TargetCheckpoint: target, be: be}
+	if cfg.Method != MethodCFM {
+		if err := t.setupAnchors(z, target); err != nil {
+			return nil, err
+		}
+	}
 
 	t.store = model.NewStore()
 	if err := t.store.SetRNGStateFromSeed(int64(cfg.Seed)); err != nil {
@@ -219,44 +268,70 @@ func Fit(ctx context.Context, z *traj.Zoo, cfg Config, opt Options) (*Model, err
 	return t.m, nil
 }
 
-// stepGraph: inputs x_t, target [B,P] (see linearPath), t [B], lr, emaDecay (scalars) → loss,
-// gradient norm. The loss is the mean squared error of the velocity (PredictVelocity) or of the
-// endpoint estimate x_t + net (PredictTarget).
+// stepGraph: inputs x_t, target [B,P] (see batch), t [B], lr, emaDecay (scalars) → loss,
+// gradient norm. CFM and MMFM: the mean squared error of the velocity (PredictVelocity) or of the
+// endpoint estimate x_t + net (PredictTarget). JKO: see jkoLoss.
 func (t *trainer) stepGraph(scope *model.Scope, in []*Node) []*Node {
 	xt, target, tt, lr, emaDecay := in[0], in[1], in[2], in[3], in[4]
 	g := xt.Graph()
 	vel := scope.In("vel")
-	v := Velocity(vel, t.cfg.Net, xt, tt, nil)
-	if t.cfg.Predict == PredictTarget {
-		v = Add(xt, v)
-	}
-	loss := ReduceAllMean(Square(Sub(v, target)))
-
+	var loss *Node
 	var vars []*model.Variable
-	var nodes []*Node
-	for vv := range vel.IterVariables() {
-		if vv.Trainable && vv.InUseByGraph(g) {
+	var grads []*Node
+	if t.cfg.Method == MethodJKO {
+		loss = jkoLoss(vel, t.cfg, xt, target, tt)
+		vars = trainable(vel, g)
+		grads = Gradient(loss, varNodes(vars, g)...)
+	} else {
+		v, w := velocity(vel, t.cfg.Net, xt, tt, nil)
+		if t.cfg.Predict == PredictTarget {
+			v = Add(xt, v)
+		}
+		loss = ReduceAllMean(Square(Sub(v, target)))
+		// Autodiff takes every variable but the two wide weights, whose gradients come from the
+		// gradients of their layers' outputs (see wide).
+		vars = trainable(vel, g, w.inW, w.outW)
+		n := len(vars)
+		grads = Gradient(loss, append(varNodes(vars, g), w.inOut, w.out)...)
+		dInW, dOutW := w.wideGradients(grads[n], grads[n+1])
+		vars = append(vars, w.inW, w.outW)
+		grads = append(grads[:n], dInW, dOutW)
+	}
+	return []*Node{loss, t.update(scope, vars, grads, lr, emaDecay)}
+}
+
+// trainable lists the trainable variables of scope used by g, but for the excluded ones, sorted by
+// path: a store loaded from a checkpoint lists variables in another order than a fresh one, and
+// the gradient-norm sum (float32) must be identical after a resume.
+func trainable(scope *model.Scope, g *Graph, exclude ...*model.Variable) []*model.Variable {
+	var vars []*model.Variable
+	for vv := range scope.IterVariables() {
+		if vv.Trainable && vv.InUseByGraph(g) && !slices.Contains(exclude, vv) {
 			vars = append(vars, vv)
-			nodes = append(nodes, vv.NodeValue(g))
 		}
 	}
-	// A store loaded from a checkpoint lists variables in another order than a fresh one; sort by
-	// path so the gradient-norm sum (float32) is identical after a resume.
-	order := make([]int, len(vars))
-	for i := range order {
-		order[i] = i
+	sort.Slice(vars, func(a, b int) bool { return vars[a].Path() < vars[b].Path() })
+	return vars
+}
+
+func varNodes(vars []*model.Variable, g *Graph) []*Node {
+	nodes := make([]*Node, len(vars))
+	for i, v := range vars {
+		nodes[i] = v.NodeValue(g)
 	}
-	sort.Slice(order, func(a, b int) bool { return vars[order[a]].Path() < vars[order[b]].Path() })
-	sv, sn := make([]*model.Variable, len(vars)), make([]*Node, len(vars))
-	for i, j := range order {
-		sv[i], sn[i] = vars[j], nodes[j]
-	}
-	vars, nodes = sv, sn
-	grads := Gradient(loss, nodes...)
-	// Global-norm clipping: one scale for all gradients.
+	return nodes
+}
+
+// update applies one AdamW step with global-norm clipping to vars and updates their EMA; it
+// returns the gradient norm before clipping.
+func (t *trainer) update(scope *model.Scope, vars []*model.Variable, grads []*Node, lr, emaDecay *Node) *Node {
+	g := lr.Graph()
+	// Global-norm clipping: one scale for all gradients. Each ‖g‖² is a flat dot product, which
+	// the backend runs as a vectorized matmul instead of a Square pass plus a generic reduction.
 	var sq *Node
 	for _, gr := range grads {
-		s := ReduceAllSum(Square(gr))
+		flat := Reshape(gr, 1, gr.Shape().Size())
+		s := Reshape(DotGeneral(flat, []int{1}, nil, flat, []int{1}, nil))
 		if sq == nil {
 			sq = s
 		} else {
@@ -280,23 +355,28 @@ func (t *trainer) stepGraph(scope *model.Scope, in []*Node) []*Node {
 	alpha := Div(Mul(lr, sc2), c1)
 	epsHat := MulScalar(sc2, 1e-8)
 	decay := OneMinus(MulScalar(lr, t.cfg.WeightDecay))
+	// The clip scale is folded into the moment coefficients (scalars) rather than applied to every
+	// gradient: each pass over the 10⁶-parameter input/output layers costs about a millisecond here.
+	c1g, c2g := MulScalar(scale, 0.1), MulScalar(Square(scale), 0.001)
+	emaRate := OneMinus(emaDecay)
 	for i, vv := range vars {
-		gr := Mul(grads[i], scale)
+		gr := grads[i]
 		ms := scope.Store().Scope("/adamw" + vv.Scope()).WithInitializer(initializer.Zero)
 		m1v := ms.VariableWithShape(vv.Name()+"_m1", vv.Shape()).SetTrainable(false)
 		m2v := ms.VariableWithShape(vv.Name()+"_m2", vv.Shape()).SetTrainable(false)
-		m1 := Add(MulScalar(m1v.NodeValue(g), 0.9), MulScalar(gr, 0.1))
-		m2 := Add(MulScalar(m2v.NodeValue(g), 0.999), MulScalar(Square(gr), 0.001))
+		m1 := Add(MulScalar(m1v.NodeValue(g), 0.9), Mul(gr, c1g))
+		m2 := Add(MulScalar(m2v.NodeValue(g), 0.999), Mul(Square(gr), c2g))
 		m1v.SetNodeValue(m1)
 		m2v.SetNodeValue(m2)
 		nv := Sub(Mul(vv.NodeValue(g), decay), Mul(Div(m1, Add(Sqrt(m2), epsHat)), alpha))
 		vv.SetNodeValue(nv)
-		// EMA of the weights, read by the sampler (see emaPath).
+		// EMA of the weights, read by the sampler (see emaPath): e += (1−d)·(w − e).
 		ev := scope.Store().Scope(emaScope+vv.Scope()).WithInitializer(initializer.BroadcastTensorToShape(tensors.FromScalar(float32(0)))).
 			VariableWithShape(vv.Name(), vv.Shape()).SetTrainable(false)
-		ev.SetNodeValue(Add(Mul(ev.NodeValue(g), emaDecay), Mul(nv, OneMinus(emaDecay))))
+		e := ev.NodeValue(g)
+		ev.SetNodeValue(Add(e, Mul(Sub(nv, e), emaRate)))
 	}
-	return []*Node{loss, gnorm}
+	return gnorm
 }
 
 const emaScope = "/ema"
@@ -337,12 +417,28 @@ func (c Config) emaAt(s int) float64 {
 	return math.Min(c.EMA, float64(s)/float64(s+10)) // 0 at the first step: the average starts at w
 }
 
-// batch fills x0, x1 ([B,P]), t [B] and eps for step s, deterministically from (seed, s).
-func (t *trainer) batch(s int, x0, x1, tt, eps []float32) error {
+// scratch is the host memory one prefetching goroutine reuses for every batch.
+type scratch struct {
+	x0, x1, tt, eps []float32
+	anchors         [][]float32
+}
+
+func (t *trainer) newScratch() *scratch {
+	b, p := t.cfg.BatchSize, t.p
+	return &scratch{x0: make([]float32, b*p), x1: make([]float32, b*p), tt: make([]float32, b), eps: make([]float32, b*p),
+		anchors: make([][]float32, len(t.mid)+2)}
+}
+
+// batch fills x_t and the regression target ([B,P]) and sc.tt for step s, deterministically from
+// (seed, s): runs, times, source draws and noise.
+func (t *trainer) batch(s int, sc *scratch, xt, target []float32) error {
 	rng := rand.New(rand.NewPCG(t.cfg.Seed, uint64(s)+1))
 	b, p := t.cfg.BatchSize, t.p
+	x0, x1, tt, eps := sc.x0, sc.x1, sc.tt, sc.eps
+	runs := make([]int, b)
 	for i := 0; i < b; i++ {
 		r := rng.IntN(t.runs)
+		runs[i] = r
 		copy(x1[i*p:(i+1)*p], t.x1s[r*p:(r+1)*p])
 		if t.cfg.Coupling == CouplingTrajectory {
 			copy(x0[i*p:(i+1)*p], t.x0s[r*p:(r+1)*p])
@@ -368,11 +464,34 @@ func (t *trainer) batch(s int, x0, x1, tt, eps []float32) error {
 			eps[i] = float32(rng.NormFloat64())
 		}
 	}
+	if t.cfg.Method == MethodCFM {
+		linearPath(t.cfg.Predict, t.cfg.Sigma, x0, x1, tt, eps, xt, target)
+		return nil
+	}
+	for i, r := range runs {
+		row := func(v []float32) []float32 { return v[i*p : (i+1)*p] }
+		sc.anchors[0], sc.anchors[len(sc.anchors)-1] = row(x0), row(x1)
+		for j, m := range t.mid {
+			sc.anchors[j+1] = m[r*p : (r+1)*p]
+		}
+		if t.cfg.Method == MethodJKO {
+			// One consecutive pair (x_j, x_{j+1}) per row, picked by the row's uniform draw.
+			pairs := len(sc.anchors) - 1
+			j := min(int(float64(tt[i])*float64(pairs)), pairs-1)
+			copy(row(xt), sc.anchors[j+1])
+			copy(row(target), sc.anchors[j])
+			tt[i] = float32(t.m.AnchorTimes[j+1])
+			continue
+		}
+		if err := t.path.fill(sc.anchors, float64(tt[i]), row(eps), row(xt), row(target)); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
 func (t *trainer) run(ctx context.Context, opt Options) error {
-	cfg, b, p := t.cfg, t.cfg.BatchSize, t.p
+	cfg := t.cfg
 	every := opt.CheckpointEvery
 	if every <= 0 {
 		every = 200
@@ -393,8 +512,9 @@ func (t *trainer) run(ctx context.Context, opt Options) error {
 	}
 	defer bar.Done()
 	start := time.Now()
-	x0, x1 := make([]float32, b*p), make([]float32, b*p)
-	tt, eps := make([]float32, b), make([]float32, b*p)
+	stop := make(chan struct{})
+	defer close(stop)
+	batches := t.prefetch(t.m.Steps, stop)
 	done := 0
 	for s := t.m.Steps; s < cfg.Steps; s++ {
 		if err := ctx.Err(); err != nil {
@@ -407,14 +527,11 @@ func (t *trainer) run(ctx context.Context, opt Options) error {
 			}
 			return fmt.Errorf("%w: %v", ErrStopped, err)
 		}
-		if err := t.batch(s, x0, x1, tt, eps); err != nil {
-			return err
+		in := <-batches
+		if in.err != nil {
+			return in.err
 		}
-		xt, target := tensors.FromShape(shapes.Make(dtypes.Float32, b, p)), tensors.FromShape(shapes.Make(dtypes.Float32, b, p))
-		tensors.MutableFlatData(xt, func(xv []float32) {
-			tensors.MutableFlatData(target, func(tv []float32) { linearPath(cfg.Predict, cfg.Sigma, x0, x1, tt, eps, xv, tv) })
-		})
-		out, err := t.step.Exec(xt, target, tensors.FromFlatDataAndDimensions(tt, b), float32(cfg.lrAt(s)), float32(cfg.emaAt(s)))
+		out, err := t.step.Exec(in.xt, in.target, in.t, float32(cfg.lrAt(s)), float32(cfg.emaAt(s)))
 		if err != nil {
 			return fmt.Errorf("flow: training step %d failed: %w", s, err)
 		}
@@ -451,6 +568,40 @@ func (t *trainer) run(ctx context.Context, opt Options) error {
 		return t.m.Save(opt.Dir)
 	}
 	return nil
+}
+
+// stepInput is the host-side input of one training step: x_t, the regression target and t.
+type stepInput struct {
+	xt, target, t *tensors.Tensor
+	err           error
+}
+
+// prefetch prepares the inputs of steps from, from+1, … in a goroutine, one step ahead of the
+// compiled step, so that drawing sources and building paths overlaps with the backend's work.
+// Each batch depends only on (seed, step), so the result is the same as without prefetching.
+func (t *trainer) prefetch(from int, stop <-chan struct{}) <-chan stepInput {
+	ch := make(chan stepInput, 1)
+	go func() {
+		defer close(ch)
+		b, p := t.cfg.BatchSize, t.p
+		sc := t.newScratch()
+		for s := from; s < t.cfg.Steps; s++ {
+			in := stepInput{xt: tensors.FromShape(shapes.Make(dtypes.Float32, b, p)), target: tensors.FromShape(shapes.Make(dtypes.Float32, b, p))}
+			tensors.MutableFlatData(in.xt, func(xv []float32) {
+				tensors.MutableFlatData(in.target, func(tv []float32) { in.err = t.batch(s, sc, xv, tv) })
+			})
+			in.t = tensors.FromFlatDataAndDimensions(append([]float32(nil), sc.tt...), b)
+			select {
+			case ch <- in:
+			case <-stop:
+				return
+			}
+			if in.err != nil {
+				return
+			}
+		}
+	}()
+	return ch
 }
 
 // smoothLoss is the mean of the last (up to) 50 losses, for progress display.

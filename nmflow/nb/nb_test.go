@@ -131,7 +131,7 @@ func TestMarkdownOutsideNotebook(t *testing.T) {
 }
 
 func TestScaleAndOutPath(t *testing.T) {
-	for in, want := range map[string]string{"": "default", "default": "default", "CI": "ci", " ci ": "ci"} {
+	for in, want := range map[string]string{"": "default", "default": "default", "CI": "ci", " ci ": "ci", "Full": "full"} {
 		t.Setenv(EnvScale, in)
 		if got := Scale(); got != want {
 			t.Errorf("Scale(%q) = %q, want %q", in, got, want)

@@ -22,9 +22,16 @@ import (
 )
 
 func runFit(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("fit", "fit --zoo zoo.safetensors --method cfm --source kaiming|gaussian --coupling trajectory|independent|ot --steps N --out model-dir", stderr)
+	fs := newFlags("fit", "fit --zoo zoo.safetensors --method cfm|mmfm|jko --source kaiming|gaussian --coupling trajectory|independent|ot --steps N --out model-dir", stderr)
 	zooPath := fs.String("zoo", "zoo.safetensors", "trajectory file written by 'nmflow zoo'")
-	method := fs.String("method", "cfm", "meta-model: cfm (conditional flow matching; mmfm and jko come later)")
+	method := fs.String("method", flow.MethodCFM, "meta-model: cfm (straight path init → final), mmfm (spline through intermediate checkpoints) or jko (potential stepping checkpoint to checkpoint)")
+	inter := fs.Int("intermediates", 0, "mmfm/jko: intermediate checkpoints used as anchors, evenly spread (0: all, -1: none)")
+	interp := fs.String("interp", flow.InterpCubic, "mmfm: interpolant through the anchors: cubic (not-a-knot spline) or linear")
+	anchorTimes := fs.String("anchor-times", flow.TimesUniform, "mmfm/jko: anchor times: uniform or steps (proportional to training steps)")
+	noise := fs.String("noise", flow.NoiseConstant, "mmfm: noise schedule: constant (σ) or adaptive (σ·√(s(1−s)) between anchors)")
+	sigmaMin := fs.Float64("sigma-min", 0, "mmfm: floor of the adaptive σ")
+	tau := fs.Float64("jko-tau", 1, "jko: step size τ")
+	timeDep := fs.Bool("jko-time", false, "jko: time-dependent potential V(x, t)")
 	source := fs.String("source", flow.SourceKaiming, "source law at t=0: kaiming (the zoo's own init law) or gaussian (N(0,I) in normalized space)")
 	coupling := fs.String("coupling", "", "source/target coupling: trajectory, independent or ot (default: trajectory for kaiming, independent for gaussian)")
 	sigma := fs.Float64("sigma", 0, "constant noise σ of the path x_t = (1−t)x0 + t·x1 + σε")
@@ -68,7 +75,13 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 		Method: *method, Source: *source, Coupling: *coupling, Sigma: *sigma, Norm: *norm, Predict: *predict, TimeSkew: *skew,
 		Net:    flow.NetConfig{Width: *width, Depth: *depth, TimeDim: *timeDim},
 		Target: *target, Steps: *steps, BatchSize: *batch, LR: *lr, WarmUp: *warmup, WeightDecay: *wd,
-		Clip: *clip, EMA: *ema, Seed: *seed,
+		Clip: *clip, EMA: *ema, Seed: *seed, Intermediates: *inter,
+	}
+	if *method != flow.MethodCFM {
+		cfg.MMFM = flow.MMFMConfig{Interp: *interp, Times: *anchorTimes, Noise: *noise, SigmaMin: *sigmaMin}
+	}
+	if *method == flow.MethodJKO {
+		cfg.JKO = flow.JKOConfig{Tau: *tau, TimeDependent: *timeDep}
 	}
 	// flow.Config reads 0 as "use the default" for these; say so rather than silently substituting.
 	switch {
@@ -82,6 +95,8 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("--weight-decay 0 would select the default 0.01; use a tiny positive value (e.g. 1e-12) for no decay")
 	case *clip == 0:
 		return fmt.Errorf("--clip 0 would select the default 1; use a negative value to disable clipping")
+	case *tau <= 0:
+		return fmt.Errorf("--jko-tau must be > 0, got %g", *tau)
 	case *norm != flow.NormLayer && *norm != flow.NormParam && *norm != flow.NormNone:
 		return fmt.Errorf("unknown --norm %q (want %s, %s or %s)", *norm, flow.NormLayer, flow.NormParam, flow.NormNone)
 	}
@@ -139,6 +154,9 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 		"wall_seconds": wall, "total_fit_seconds": m.WallSeconds, "steps_per_second": rate,
 		"target_checkpoint": m.TargetCheckpoint, "base_params": m.Base.Layout.Size(), "base_arch": m.Base.Arch.String(),
 		"net": m.Config.Net,
+	}
+	if len(m.AnchorCheckpoints) > 0 {
+		summary["anchor_checkpoints"], summary["anchor_times"] = m.AnchorCheckpoints, m.AnchorTimes
 	}
 	if len(m.History) > 0 {
 		summary["first_loss"] = float64(m.History[0])

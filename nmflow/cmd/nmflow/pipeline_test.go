@@ -436,3 +436,50 @@ func TestEvalStandardizedCopies(t *testing.T) {
 		t.Errorf("copies: %+v (zoo recorded accuracy %v)", r, want)
 	}
 }
+
+// The trajectory-aware methods run through the same fit and sample commands.
+func TestFitMMFMAndJKO(t *testing.T) {
+	dir := pipeline(t)
+	zooPath := filepath.Join(dir, "zoo.safetensors")
+	for _, c := range []struct {
+		method string
+		extra  []string
+		solver string
+	}{
+		{"mmfm", []string{"--interp", "cubic", "--noise", "adaptive", "--sigma", "0.1"}, "rk4"},
+		{"jko", []string{"--jko-tau", "0.5", "--jko-time"}, "jko"},
+	} {
+		out := filepath.Join(t.TempDir(), c.method)
+		args := append(withZoo(fitArgs, zooPath), "--steps", "10", "--method", c.method, "--out", out, "--json")
+		code, stdout, stderr := runCLI(t, append(args, c.extra...)...)
+		if code != 0 {
+			t.Fatalf("fit --method %s: %s", c.method, stderr)
+		}
+		var fit struct {
+			Method  string `json:"method"`
+			Anchors []int  `json:"anchor_checkpoints"`
+		}
+		if err := json.Unmarshal([]byte(stdout), &fit); err != nil {
+			t.Fatal(err)
+		}
+		if fit.Method != c.method || !reflect.DeepEqual(fit.Anchors, []int{0, 1, 2}) {
+			t.Errorf("fit %s summary: %+v", c.method, fit)
+		}
+		gen := filepath.Join(t.TempDir(), "gen.safetensors")
+		code, _, stderr = runCLI(t, "sample", "--model", out, "--n", "3", "--solver", "rk4", "--steps", "4", "--out", gen)
+		if code != 0 {
+			t.Fatalf("sample %s: %s", c.method, stderr)
+		}
+		g, err := traj.ReadGenerated(gen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g.N != 3 || g.Meta.Extra["solver"] != c.solver || g.Meta.Extra["generator"] != "nmflow "+c.method {
+			t.Errorf("%s generated: N=%d meta %+v", c.method, g.N, g.Meta.Extra)
+		}
+	}
+	code, _, stderr := runCLI(t, append(withZoo(fitArgs, zooPath), "--method", "mmfm", "--predict", "target", "--out", filepath.Join(t.TempDir(), "x"))...)
+	if code == 0 || !strings.Contains(stderr, "--predict velocity") {
+		t.Errorf("mmfm with target prediction: code %d, %s", code, stderr)
+	}
+}

@@ -47,6 +47,9 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	p := m.Base.Layout.Size()
+	if m.Config.Method == flow.MethodJKO {
+		method = "jko" // explicit steps of the potential, one per anchor interval: no ODE solver
+	}
 	fmt.Fprintf(stderr, "nmflow sample: %d nets of %s (P=%d) from %s with %s\n", *n, m.Base.Arch, p, *modelDir, method)
 	s, err := m.Sample(*n, flow.SampleOptions{Seed: *seed, Solve: solve.Options{Method: method, Steps: *steps, Atol: *atol, Rtol: *rtol, Progress: stderr}})
 	if err != nil {

@@ -1,0 +1,195 @@
+package flow
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/nmflow/nmflow/nmflow/spline"
+	"github.com/nmflow/nmflow/nmflow/traj"
+)
+
+// NM-MMFM (METHODS.md §3): each training example is a whole run. Its anchors are the source draw
+// at t = 0 (the run's own init with the trajectory coupling), k intermediate checkpoints and the
+// target checkpoint at t = 1; the path is an interpolant P_r(t) through them, and the network
+// regresses P_r'(t). With no intermediate anchors the path is the straight line of CFM.
+
+// MMFMConfig chooses the anchors and the interpolant of Method MMFM.
+type MMFMConfig struct {
+	// Interp is InterpCubic (not-a-knot cubic spline, default) or InterpLinear.
+	Interp string `json:"interp"`
+	// Times places the anchors in time: TimesUniform (t_j = j/(k+1), default) or TimesSteps
+	// (proportional to the training step of each checkpoint).
+	Times string `json:"times"`
+	// Noise is NoiseConstant (σ = Config.Sigma everywhere, default) or NoiseAdaptive
+	// (σ_t = M·√(s(1−s)) with M = Config.Sigma and s the time between the two neighbouring anchors
+	// normalized to [0,1], floored at SigmaMin: no noise at the anchors themselves).
+	Noise    string  `json:"noise"`
+	SigmaMin float64 `json:"sigma_min,omitempty"` // floor d of the adaptive σ (default 0)
+}
+
+// Values of MMFMConfig fields.
+const (
+	NoIntermediates = -1
+	InterpCubic     = "cubic"
+	InterpLinear    = "linear"
+	TimesUniform    = "uniform"
+	TimesSteps      = "steps"
+	NoiseConstant   = "constant"
+	NoiseAdaptive   = "adaptive"
+)
+
+func (c MMFMConfig) withDefaults() MMFMConfig {
+	if c.Interp == "" {
+		c.Interp = InterpCubic
+	}
+	if c.Times == "" {
+		c.Times = TimesUniform
+	}
+	if c.Noise == "" {
+		c.Noise = NoiseConstant
+	}
+	return c
+}
+
+func (c MMFMConfig) validate() error {
+	switch {
+	case c.Interp != InterpCubic && c.Interp != InterpLinear:
+		return fmt.Errorf("flow: unknown mmfm interpolant %q (want %s or %s)", c.Interp, InterpCubic, InterpLinear)
+	case c.Times != TimesUniform && c.Times != TimesSteps:
+		return fmt.Errorf("flow: unknown mmfm anchor times %q (want %s or %s)", c.Times, TimesUniform, TimesSteps)
+	case c.Noise != NoiseConstant && c.Noise != NoiseAdaptive:
+		return fmt.Errorf("flow: unknown mmfm noise schedule %q (want %s or %s)", c.Noise, NoiseConstant, NoiseAdaptive)
+	case c.SigmaMin < 0 || math.IsNaN(c.SigmaMin):
+		return fmt.Errorf("flow: mmfm sigma_min must be ≥ 0, got %v", c.SigmaMin)
+	}
+	return nil
+}
+
+// AnchorCheckpoints returns the zoo checkpoints that anchor a path ending at checkpoint target:
+// 0, then k intermediates spread evenly over 1..target−1 (k = 0: all, NoIntermediates: none),
+// then target. CFM's anchors are {0, target}.
+func AnchorCheckpoints(target, k int) ([]int, error) {
+	inner := target - 1
+	switch {
+	case k == 0:
+		k = inner
+	case k == NoIntermediates:
+		k = 0
+	case k < 0 || k > inner:
+		return nil, fmt.Errorf("flow: %d intermediate anchors asked, but checkpoints 1..%d hold only %d", k, target-1, inner)
+	}
+	idx := []int{0}
+	for j := 1; j <= k; j++ {
+		idx = append(idx, int(math.Round(float64(j*target)/float64(k+1))))
+	}
+	return append(idx, target), nil
+}
+
+// CheckpointTimes maps checkpoints to flow times in [0,1]: uniform over the given anchors
+// (TimesUniform), or proportional to their training steps (TimesSteps).
+func CheckpointTimes(mode string, steps []int64, ckpts []int) ([]float64, error) {
+	n := len(ckpts)
+	if n < 2 {
+		return nil, fmt.Errorf("flow: need at least 2 checkpoints to place in time, got %d", n)
+	}
+	out := make([]float64, n)
+	switch mode {
+	case TimesUniform, "":
+		for j := range out {
+			out[j] = float64(j) / float64(n-1)
+		}
+	case TimesSteps:
+		for _, c := range ckpts {
+			if c < 0 || c >= len(steps) {
+				return nil, fmt.Errorf("flow: checkpoint %d out of range (the zoo has %d)", c, len(steps))
+			}
+		}
+		s0, s1 := float64(steps[ckpts[0]]), float64(steps[ckpts[n-1]])
+		for j, c := range ckpts {
+			out[j] = (float64(steps[c]) - s0) / (s1 - s0)
+			if j > 0 && !(out[j] > out[j-1]) {
+				return nil, fmt.Errorf("flow: checkpoint steps must increase to place anchors in time, got %v", steps)
+			}
+		}
+	default:
+		return nil, fmt.Errorf("flow: unknown anchor times %q (want %s or %s)", mode, TimesUniform, TimesSteps)
+	}
+	return out, nil
+}
+
+// setupAnchors picks and normalizes the intermediate anchors of MMFM and JKO and places them in
+// time; for MMFM it builds the interpolant.
+func (t *trainer) setupAnchors(z *traj.Zoo, target int) error {
+	c := t.cfg.MMFM
+	ckpts, err := AnchorCheckpoints(target, t.cfg.Intermediates)
+	if err != nil {
+		return err
+	}
+	knots, err := CheckpointTimes(c.Times, z.Steps, ckpts)
+	if err != nil {
+		return err
+	}
+	for _, k := range ckpts[1 : len(ckpts)-1] {
+		m := z.Checkpoint(k)
+		t.src.norm.Forward(m)
+		t.mid = append(t.mid, m)
+	}
+	t.m.AnchorCheckpoints, t.m.AnchorTimes = ckpts, knots
+	if t.cfg.Method != MethodMMFM {
+		return nil
+	}
+	kind, err := spline.ParseKind(c.Interp)
+	if err != nil {
+		return err
+	}
+	basis, err := spline.NewBasis(kind, knots)
+	if err != nil {
+		return err
+	}
+	t.path = &mmfmPath{basis: basis, knots: knots, sigma: t.cfg.Sigma, adaptive: c.Noise == NoiseAdaptive, sigmaMin: c.SigmaMin}
+	return nil
+}
+
+// mmfmPath is the interpolant through a run's anchors plus noise.
+type mmfmPath struct {
+	basis    *spline.Basis
+	knots    []float64
+	sigma    float64
+	adaptive bool
+	sigmaMin float64
+}
+
+// fill writes x_t = P(t) + σ_t·ε and its target velocity u_t = P'(t) + σ'_t·ε for one example
+// (the conditional velocity (σ'_t/σ_t)(x_t − P(t)) + P'(t) of METHODS.md §3, with x_t − P(t) = σ_t·ε).
+func (m *mmfmPath) fill(anchors [][]float32, t float64, eps, xt, u []float32) error {
+	if err := m.basis.Fill(anchors, t, xt, u); err != nil {
+		return err
+	}
+	s, ds := m.noise(t)
+	if s == 0 && ds == 0 {
+		return nil
+	}
+	for j := range xt {
+		xt[j] += float32(s) * eps[j]
+		u[j] += float32(ds) * eps[j]
+	}
+	return nil
+}
+
+// noise returns σ_t and dσ/dt.
+func (m *mmfmPath) noise(t float64) (s, ds float64) {
+	if !m.adaptive || m.sigma == 0 {
+		return m.sigma, 0
+	}
+	i := 0
+	for i < len(m.knots)-2 && t >= m.knots[i+1] {
+		i++
+	}
+	h := m.knots[i+1] - m.knots[i]
+	v := math.Min(math.Max((t-m.knots[i])/h, 0), 1)
+	r := math.Sqrt(v * (1 - v))
+	if s = m.sigma * r; s <= m.sigmaMin || r == 0 {
+		return m.sigmaMin, 0
+	}
+	return s, m.sigma * (1 - 2*v) / (2 * r) / h
+}
