@@ -329,7 +329,7 @@ func checkZoo(z *Zoo) error {
 			return fmt.Errorf("traj: steps must be non-negative and increasing, got %v", z.Steps)
 		}
 	}
-	if i := firstNonFinite(z.Weights); i >= 0 {
+	if i := FirstNonFinite(z.Weights); i >= 0 {
 		r, k, p := i/(z.Checkpoints*z.Params), i/z.Params%z.Checkpoints, i%z.Params
 		return fmt.Errorf("traj: weight at run %d, checkpoint %d, param %d (%s) is %v",
 			r, k, p, paramName(z.Meta.Layout, p), z.Weights[i])
@@ -344,14 +344,15 @@ func checkGenerated(g *Generated) error {
 	if g.Meta.Layout.Size() == 0 {
 		return fmt.Errorf("traj: meta has no layout")
 	}
-	if i := firstNonFinite(g.Weights); i >= 0 {
+	if i := FirstNonFinite(g.Weights); i >= 0 {
 		return fmt.Errorf("traj: weight at net %d, param %d (%s) is %v",
 			i/g.P, i%g.P, paramName(g.Meta.Layout, i%g.P), g.Weights[i])
 	}
 	return nil
 }
 
-func firstNonFinite(v []float32) int {
+// FirstNonFinite returns the index of the first NaN or ±Inf in v, or -1 when all are finite.
+func FirstNonFinite(v []float32) int {
 	for i, x := range v {
 		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
 			return i

@@ -14,14 +14,23 @@ import (
 	"sort"
 )
 
-// Safetensors dtypes this codec knows (the names the format uses).
+// Safetensors dtypes this codec knows (the names the format uses). nmflow's own files hold F32
+// and I64; the others let foreign checkpoints (half-precision weights, integer buffers) be read.
 const (
-	DTypeF32 = "F32"
-	DTypeF64 = "F64"
-	DTypeI64 = "I64"
-	DTypeI32 = "I32"
-	DTypeU8  = "U8"
+	DTypeF32  = "F32"
+	DTypeF64  = "F64"
+	DTypeF16  = "F16"
+	DTypeBF16 = "BF16"
+	DTypeI64  = "I64"
+	DTypeI32  = "I32"
+	DTypeI16  = "I16"
+	DTypeI8   = "I8"
+	DTypeU8   = "U8"
+	DTypeBool = "BOOL"
 )
+
+// knownDTypes lists the dtypes for error messages.
+const knownDTypes = "F32, F64, F16, BF16, I64, I32, I16, I8, U8 or BOOL"
 
 // MaxHeaderLen bounds the JSON header, as the reference implementation does (100 MB), so a
 // corrupt length prefix cannot make a reader allocate gigabytes.
@@ -36,7 +45,9 @@ func DTypeSize(dtype string) (size int, ok bool) {
 		return 8, true
 	case DTypeF32, DTypeI32:
 		return 4, true
-	case DTypeU8:
+	case DTypeF16, DTypeBF16, DTypeI16:
+		return 2, true
+	case DTypeU8, DTypeI8, DTypeBool:
 		return 1, true
 	}
 	return 0, false
@@ -110,7 +121,7 @@ func (t Tensor) Int64s() ([]int64, error) {
 func (t Tensor) check() error {
 	size, ok := DTypeSize(t.DType)
 	if !ok {
-		return fmt.Errorf("unknown dtype %q (want F32, F64, I64, I32 or U8)", t.DType)
+		return fmt.Errorf("unknown dtype %q (want %s)", t.DType, knownDTypes)
 	}
 	n, err := numElements(t.Shape)
 	if err != nil {
@@ -411,7 +422,7 @@ func decodeSafetensors(data []byte) (map[string]Tensor, map[string]string, error
 		e := entries[name]
 		size, ok := DTypeSize(e.DType)
 		if !ok {
-			return nil, nil, fmt.Errorf("tensor %q has unknown dtype %q (want F32, F64, I64, I32 or U8)", name, e.DType)
+			return nil, nil, fmt.Errorf("tensor %q has unknown dtype %q (want %s)", name, e.DType, knownDTypes)
 		}
 		if e.Shape == nil {
 			return nil, nil, fmt.Errorf("tensor %q has no shape", name)

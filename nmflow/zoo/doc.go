@@ -6,5 +6,9 @@
 // (the init included), evenly spaced in steps, are kept with train loss, test loss and test
 // accuracy per run. A resume state is written atomically at every checkpoint; an interrupted zoo
 // continues from it and gives bit-for-bit the result of an uninterrupted run on the same backend.
+// Every step's training losses are checked: a NaN or Inf loss or weight stops the zoo with a
+// *DivergedError naming the run and step, keeping the last good checkpoint (in the state file and
+// in the partial zoo returned); with Options.LRCut it instead goes back to that checkpoint, cuts
+// the learning rate and continues, recording the cuts in the metadata.
 // The result is a traj.Zoo, saved with traj.WriteZoo.
 package zoo

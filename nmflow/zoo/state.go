@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gomlx/gomlx/core/tensors"
@@ -47,6 +48,9 @@ func (t *trainer) saveState(path string, elapsed time.Duration) error {
 		"config":  string(cfgJSON),
 		"done":    strconv.FormatInt(t.done, 10),
 		"elapsed": strconv.FormatFloat((t.elapsed + elapsed).Seconds(), 'f', 3, 64),
+		// Learning-rate cuts after divergences (Options.LRCut) continue after a resume.
+		"lr_scale": strconv.FormatFloat(t.lrScale, 'g', -1, 64),
+		"lr_cuts":  strings.Join(t.cuts, "\n"),
 	}
 	if err := traj.WriteSafetensors(path, ts, order, meta); err != nil {
 		return fmt.Errorf("zoo: saving resume state: %w", err)
@@ -116,5 +120,16 @@ func (t *trainer) resume(path string) error {
 	if secs, err := strconv.ParseFloat(meta["elapsed"], 64); err == nil {
 		t.elapsed = time.Duration(secs * float64(time.Second))
 	}
+	if s, ok := meta["lr_scale"]; ok { // absent in states written before cuts existed
+		scale, err := strconv.ParseFloat(s, 64)
+		if err != nil || !(scale > 0) || scale > 1 {
+			return fmt.Errorf("zoo: resume state %s has a bad lr_scale %q; delete it to start over", path, s)
+		}
+		t.lrScale = scale
+		if c := meta["lr_cuts"]; c != "" {
+			t.cuts = strings.Split(c, "\n")
+		}
+	}
+	t.keepGood()
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/gomlx/compute"
@@ -100,13 +101,44 @@ type Options struct {
 	// StopAfter > 0 stops (returning ErrStopped) once that many checkpoints after the init are saved:
 	// a clean interruption, used by tests and by callers that train in slices.
 	StopAfter int
+	// LRCut in (0,1) continues a run that diverges (a NaN or Inf training loss or weight): all runs
+	// go back to the last good checkpoint, the learning rate is multiplied by LRCut, and training
+	// goes on, at most MaxLRCuts times; the cuts are recorded in the zoo's metadata (Extra
+	// "lr_cuts"). 0 stops with a *DivergedError instead. A run that does not diverge is unaffected.
+	// Rerunning a stopped zoo with the same State and an LRCut continues from its last checkpoint.
+	LRCut float64
+	// MaxLRCuts bounds the cuts (default 3).
+	MaxLRCuts int
+}
+
+// DivergedError reports a NaN or Inf training loss or weight. Train returns it together with the
+// zoo of the checkpoints taken before (the last good one included), which the State file holds too.
+type DivergedError struct {
+	Run      int     // the first run that diverged
+	Step     int64   // optimizer steps taken when it was detected (1-based step number)
+	What     string  // "training loss" or the parameter, e.g. "parameter fc1.weight[3]"
+	Value    float32 // the NaN or ±Inf found
+	LastGood int64   // step of the last good checkpoint
+	LR       float64 // the learning rate in use
+	State    string  // the resume state file, if any
+}
+
+func (e *DivergedError) Error() string {
+	kept := "in the partial zoo returned"
+	if e.State != "" {
+		kept = "in " + e.State
+	}
+	return fmt.Sprintf("zoo: run %d diverged at step %d: %s is %v with learning rate %g. The last good checkpoint (step %d) is kept %s; "+
+		"lower the learning rate, or continue from it with a cut learning rate (Options.LRCut, e.g. 0.5)",
+		e.Run, e.Step, e.What, e.Value, e.LR, e.LastGood, kept)
 }
 
 // ErrStopped is returned when Options.StopAfter or a cancelled context interrupts training; the
 // state file then holds the last checkpoint.
 var ErrStopped = errors.New("zoo: training stopped before the last checkpoint (resume with the same state file)")
 
-// Train trains cfg.Runs models on ds at once and returns their trajectories.
+// Train trains cfg.Runs models on ds at once and returns their trajectories. When training
+// diverges it returns the checkpoints taken so far with a *DivergedError (see Options.LRCut).
 func Train(ctx context.Context, cfg Config, ds *data.Dataset, opt Options) (*traj.Zoo, error) {
 	cfg, err := cfg.Defaults()
 	if err != nil {
@@ -165,10 +197,19 @@ type trainer struct {
 	testN       int
 	elapsed     time.Duration
 	resumedFrom int64
+	good        goodState // optimizer state at the last checkpoint, to go back to on divergence
+	lrScale     float64   // product of the learning-rate cuts so far (1: none)
+	cuts        []string  // one line per cut, for the metadata
+}
+
+// goodState is a host copy of everything the training step carries, at a checkpoint.
+type goodState struct {
+	params, s1, s2 []float32
+	done           int64
 }
 
 func newTrainer(be compute.Backend, net arch.Net, cfg Config, ds *data.Dataset) (*trainer, error) {
-	t := &trainer{be: be, net: net, cfg: cfg, ds: ds}
+	t := &trainer{be: be, net: net, cfg: cfg, ds: ds, lrScale: 1}
 	tr := ds.Train
 	if cfg.TrainSize > 0 && cfg.TrainSize < tr.N {
 		tr = tr.Subset(cfg.TrainSize, cfg.Seed)
@@ -260,11 +301,9 @@ func (t *trainer) checkpoint() error {
 		return err
 	}
 	w := tensors.MustCopyFlatData[float32](t.params)
-	for i, v := range w {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			p := t.net.Layout().Size()
-			return fmt.Errorf("zoo: run %d diverged (parameter %d is %v at step %d); lower the learning rate (now %g)", i/p, i%p, v, t.done, t.cfg.LR)
-		}
+	if i := traj.FirstNonFinite(w); i >= 0 {
+		p := t.net.Layout().Size()
+		return t.divergedAt(i/p, "parameter "+segmentOf(t.net.Layout(), i%p), w[i])
 	}
 	t.saved = append(t.saved, w)
 	t.trainLoss = append(t.trainLoss, trLoss)
@@ -275,10 +314,40 @@ func (t *trainer) checkpoint() error {
 
 func (t *trainer) run(ctx context.Context, opt Options) (*traj.Zoo, error) {
 	start := time.Now()
+	if opt.LRCut < 0 || opt.LRCut >= 1 || math.IsNaN(opt.LRCut) {
+		return nil, fmt.Errorf("zoo: LRCut must be in (0,1) (0: stop on divergence), got %v", opt.LRCut)
+	}
+	maxCuts := opt.MaxLRCuts
+	if maxCuts <= 0 {
+		maxCuts = 3
+	}
 	if len(t.saved) == 0 {
 		if err := t.checkpoint(); err != nil {
 			return nil, err
 		}
+		t.keepGood()
+	}
+	// diverged goes back to the last good checkpoint with a cut learning rate, or gives up.
+	diverged := func(err error) error {
+		var d *DivergedError
+		if !errors.As(err, &d) {
+			return err
+		}
+		d.State = opt.State
+		if opt.LRCut == 0 || len(t.cuts) >= maxCuts {
+			if opt.LRCut > 0 {
+				return fmt.Errorf("%w (gave up after %d learning-rate cuts)", d, len(t.cuts))
+			}
+			return d
+		}
+		t.lrScale *= opt.LRCut
+		t.cuts = append(t.cuts, fmt.Sprintf("step %d (run %d: %s %v): back to step %d, lr %g", d.Step, d.Run, d.What, d.Value, t.good.done, t.cfg.LR*t.lrScale))
+		r, p := t.cfg.Runs, t.net.Layout().Size()
+		t.params = tensors.FromFlatDataAndDimensions(append([]float32(nil), t.good.params...), r, p)
+		t.s1 = tensors.FromFlatDataAndDimensions(append([]float32(nil), t.good.s1...), r, p)
+		t.s2 = tensors.FromFlatDataAndDimensions(append([]float32(nil), t.good.s2...), r, p)
+		t.done = t.good.done
+		return nil
 	}
 	r := t.cfg.Runs
 	var bar *progress.Bar
@@ -313,17 +382,33 @@ func (t *trainer) run(ctx context.Context, opt Options) (*traj.Zoo, error) {
 			}
 			t.params, t.s1, t.s2 = out[0], out[1], out[2]
 			t.done++
+			// Every step's losses ([R] floats) are checked, so a divergence names its step.
+			l := tensors.MustCopyFlatData[float32](out[3])
+			out[3].MustFinalizeAll()
+			if testHookLoss != nil {
+				testHookLoss(t.done, l)
+			}
+			if i := traj.FirstNonFinite(l); i >= 0 {
+				if err := diverged(t.divergedAt(i, "training loss", l[i])); err != nil {
+					return t.zoo(), err
+				}
+				bar.Set(int(t.done))
+				continue
+			}
 			if t.done%20 == 0 || t.done == t.steps[k] {
-				l := tensors.MustCopyFlatData[float32](out[3])
 				lastLoss = mean32(l)
 				bar.SetInfo(fmt.Sprintf("loss %.3f", lastLoss))
 			}
-			out[3].MustFinalizeAll()
 			bar.Set(int(t.done))
 		}
 		if err := t.checkpoint(); err != nil {
-			return nil, err
+			if err = diverged(err); err != nil {
+				return t.zoo(), err
+			}
+			k-- // redo this checkpoint's steps with the cut learning rate
+			continue
 		}
+		t.keepGood()
 		bar.SetInfo(fmt.Sprintf("loss %.3f, test acc %.3f (checkpoint %d/%d)", lastLoss, mean32(t.testAcc[k]), k, len(t.steps)-1))
 		if opt.State != "" {
 			if err := t.saveState(opt.State, time.Since(start)); err != nil {
@@ -340,12 +425,40 @@ func (t *trainer) run(ctx context.Context, opt Options) (*traj.Zoo, error) {
 
 // scalars returns the optimizer's two per-step scalars for step number s (1-based).
 func (t *trainer) scalars(s int64) (float32, float32) {
+	lr := t.cfg.LR * t.lrScale
 	if t.cfg.Optimizer == "adam" {
 		c1 := 1 - math.Pow(adamB1, float64(s))
 		c2 := math.Sqrt(1 - math.Pow(adamB2, float64(s)))
-		return float32(t.cfg.LR * c2 / c1), float32(adamEps * c2)
+		return float32(lr * c2 / c1), float32(adamEps * c2)
 	}
-	return float32(t.cfg.LR), 0
+	return float32(lr), 0
+}
+
+// testHookLoss lets tests poison the losses of a step (a divergence at a chosen point).
+var testHookLoss func(step int64, loss []float32)
+
+// keepGood copies the training state at the checkpoint just taken.
+func (t *trainer) keepGood() {
+	t.good = goodState{
+		params: tensors.MustCopyFlatData[float32](t.params),
+		s1:     tensors.MustCopyFlatData[float32](t.s1),
+		s2:     tensors.MustCopyFlatData[float32](t.s2),
+		done:   t.done,
+	}
+}
+
+func (t *trainer) divergedAt(run int, what string, v float32) *DivergedError {
+	return &DivergedError{Run: run, Step: t.done, What: what, Value: v, LastGood: t.good.done, LR: t.cfg.LR * t.lrScale}
+}
+
+// segmentOf names flat index p by its Layout segment, e.g. "fc1.weight[7]".
+func segmentOf(l arch.Layout, p int) string {
+	for _, s := range l.Segments {
+		if p >= s.Offset && p < s.Offset+s.Size() {
+			return fmt.Sprintf("%s[%d]", s.Name, p-s.Offset)
+		}
+	}
+	return fmt.Sprint(p)
 }
 
 func (t *trainer) zoo() *traj.Zoo {
@@ -401,6 +514,10 @@ func (t *trainer) zoo() *traj.Zoo {
 	}
 	if t.resumedFrom > 0 {
 		z.Meta.Extra["resumed_at_step"] = fmt.Sprint(t.resumedFrom)
+	}
+	if len(t.cuts) > 0 {
+		z.Meta.Extra["lr_cuts"] = strings.Join(t.cuts, "; ")
+		z.Meta.Extra["final_lr"] = fmt.Sprint(t.cfg.LR * t.lrScale)
 	}
 	return z
 }

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/nmflow/nmflow/nmflow/interop"
+	"github.com/nmflow/nmflow/nmflow/traj"
+)
+
+func init() {
+	commands["export"] = command{"write generated (or zoo) weights as a PyTorch state_dict, safetensors or .npz", runExport}
+}
+
+func runExport(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("export", "export --generated G --format "+strings.Join(interop.ExportFormats(), "|")+" --out F [--index I] [--keys layout|sequential]", stderr)
+	gen := fs.String("generated", "", "generated weights (nmflow sample) or a zoo (nmflow zoo/import)")
+	format := fs.String("format", interop.ExportPT, "output format: "+strings.Join(interop.ExportFormats(), ", "))
+	out := fs.String("out", "", "output file")
+	index := fs.Int("index", -1, "export only net I (a plain state dict); -1: all nets, stacked on a leading axis ([N, ...], or [R, K+1, ...] for a zoo)")
+	keys := fs.String("keys", interop.NamesLayout, "key names: layout (fc1.weight: nn.Sequential of named modules) or sequential (1.weight: plain nn.Sequential); see docs/interop.md")
+	asJSON := fs.Bool("json", false, "print a JSON summary on stdout")
+	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	switch {
+	case *gen == "":
+		return fmt.Errorf("--generated must name a weights file")
+	case !slices.Contains(interop.ExportFormats(), *format):
+		return fmt.Errorf("unknown --format %q (want %s)", *format, strings.Join(interop.ExportFormats(), ", "))
+	case *keys != interop.NamesLayout && *keys != interop.NamesSequential:
+		return fmt.Errorf("unknown --keys %q (want %s or %s)", *keys, interop.NamesLayout, interop.NamesSequential)
+	case *index < -1:
+		return fmt.Errorf("--index must be ≥ 0, or -1 for all nets; got %d", *index)
+	}
+	if err := checkWritable(*out); err != nil {
+		return err
+	}
+	w, lead, meta, err := readNets(*gen)
+	if err != nil {
+		return err
+	}
+	p := meta.Layout.Size()
+	n := len(w) / p
+	if *index >= n {
+		return fmt.Errorf("--index %d is out of range: %s holds %d nets (0..%d)", *index, *gen, n, n-1)
+	}
+	if *index >= 0 {
+		w, lead = w[*index*p:(*index+1)*p], nil
+	}
+	rename, err := interop.Rename(meta.Arch, *keys)
+	if err != nil {
+		return err
+	}
+	sd, err := interop.FromFlat(meta.Layout, w, lead, rename)
+	if err != nil {
+		return err
+	}
+	layoutJSON, _ := json.Marshal(meta.Layout)
+	fileMeta := map[string]string{"source": *gen, "arch": meta.Arch.String(), "keys": *keys, "nmflow_layout": string(layoutJSON)}
+	if err := interop.Write(*out, *format, sd, fileMeta); err != nil {
+		return err
+	}
+	shape := append([]int{}, lead...)
+	summary := map[string]any{"out": *out, "format": *format, "from": *gen, "nets": n, "params": p, "index": *index,
+		"leading_axes": shape, "keys": *keys, "arch": meta.Arch.String(), "tensors": sd.Names}
+	if *asJSON {
+		return printJSON(stdout, summary)
+	}
+	what := fmt.Sprintf("all %d nets stacked %v", n, lead)
+	if *index >= 0 {
+		what = fmt.Sprintf("net %d of %d", *index, n)
+	}
+	fmt.Fprintf(stdout, "wrote %s (%s): %s of %s, tensors %s\n", *out, *format, what, meta.Arch, strings.Join(sd.Names, ", "))
+	return nil
+}
+
+// readNets reads generated weights ([N, P], leading axes [N]) or a zoo ([R, K+1, P]).
+func readNets(path string) (w []float32, lead []int, meta traj.Meta, err error) {
+	if meta, err = traj.ReadMeta(path); err != nil {
+		return nil, nil, meta, err
+	}
+	if meta.Kind == traj.KindZoo {
+		z, err := traj.ReadZoo(path)
+		if err != nil {
+			return nil, nil, meta, err
+		}
+		return z.Weights, []int{z.Runs, z.Checkpoints}, z.Meta, nil
+	}
+	g, err := traj.ReadGenerated(path)
+	if err != nil {
+		return nil, nil, meta, err
+	}
+	return g.Weights, []int{g.N}, g.Meta, nil
+}

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/nmflow/nmflow/nmflow/arch"
+	"github.com/nmflow/nmflow/nmflow/interop"
+	"github.com/nmflow/nmflow/nmflow/traj"
+)
+
+func init() {
+	commands["import"] = command{"import PyTorch/safetensors/NumPy/GoMLX checkpoints as a trajectory zoo", runImport}
+}
+
+func runImport(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("import", "import --from DIR|FILE --arch mlp|cnn [--input C,H,W] --out zoo.safetensors", stderr)
+	from := fs.String("from", "", "a folder of per-run, per-epoch checkpoints (run0/epoch0.pt, ...; see docs/interop.md) or one file (a state dict, or weights stacked [R] or [R,K+1])")
+	archKind := fs.String("arch", "mlp", "base architecture: mlp or cnn (widths are read off the weights)")
+	input := fs.String("input", "", "input shape C,H,W (required for a cnn; an mlp defaults to its first layer's width)")
+	hidden := fs.String("hidden", "", "expected hidden widths, comma-separated (checked against the weights)")
+	channels := fs.String("channels", "", "expected cnn conv channels, comma-separated (checked against the weights)")
+	classes := fs.Int("classes", 0, "expected number of classes (checked against the weights; 0: any)")
+	pattern := fs.String("pattern", "", "file naming of a folder, e.g. 'run{run}/epoch{epoch}.pt' (default: try "+strings.Join(interop.DefaultPatterns, ", ")+")")
+	perEpoch := fs.Int("steps-per-epoch", 0, "optimizer steps per epoch, to record {epoch} numbers as training steps (0: keep epoch numbers)")
+	initLaw := fs.String("init", arch.InitPyTorch, "init law the runs started from: "+strings.Join(arch.Laws(), ", ")+" or unknown")
+	dataset := fs.String("dataset", "", "name of the dataset the runs were trained on (metadata)")
+	prefix := fs.String("prefix", "", "key prefix of the weights, e.g. 'model.' (default: found automatically)")
+	allowUnexpected := fs.Bool("allow-unexpected", false, "accept tensors the architecture does not use (they are reported, not imported)")
+	out := fs.String("out", "zoo.safetensors", "output trajectory file")
+	asJSON := fs.Bool("json", false, "print a JSON summary on stdout")
+	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	switch {
+	case *from == "":
+		return fmt.Errorf("--from must name a checkpoint folder or file")
+	case *archKind != "mlp" && *archKind != "cnn":
+		return fmt.Errorf("unknown --arch %q (want mlp or cnn)", *archKind)
+	case *perEpoch < 0:
+		return fmt.Errorf("--steps-per-epoch must be ≥ 0, got %d", *perEpoch)
+	case *classes < 0:
+		return fmt.Errorf("--classes must be ≥ 0, got %d", *classes)
+	case *initLaw != "unknown" && !slices.Contains(arch.Laws(), *initLaw):
+		return fmt.Errorf("unknown --init %q (want %s or unknown)", *initLaw, strings.Join(arch.Laws(), ", "))
+	}
+	if err := checkWritable(*out); err != nil {
+		return err
+	}
+	st, err := os.Stat(*from)
+	if err != nil {
+		return fmt.Errorf("--from: %w", err)
+	}
+	in, err := arch.ParseWidths(*input)
+	if err != nil {
+		return fmt.Errorf("--input: %w", err)
+	}
+	sample := *from
+	if st.IsDir() {
+		if sample, err = interop.SampleFile(*from); err != nil {
+			return err
+		}
+	}
+	sd, err := interop.Read(sample)
+	if err != nil {
+		return err
+	}
+	spec, err := interop.InferSpec(sd, *archKind, in)
+	if err != nil {
+		return err
+	}
+	if err := expectWidths(spec, *hidden, *channels, *classes); err != nil {
+		return fmt.Errorf("%s: %w", sample, err)
+	}
+	law := *initLaw
+	if law == "unknown" {
+		law = ""
+	}
+	opt := interop.AssembleOptions{Spec: spec, Pattern: *pattern, StepsPerEpoch: *perEpoch, Init: law, Dataset: *dataset,
+		Map: interop.MapOptions{Prefix: *prefix, AllowUnexpected: *allowUnexpected}}
+	var z *traj.Zoo
+	var rep *interop.Report
+	summary := map[string]any{}
+	if st.IsDir() {
+		var zr *interop.ZooReport
+		if z, zr, err = interop.AssembleZoo(*from, opt); err != nil {
+			return err
+		}
+		rep = zr.First
+		summary["pattern"], summary["files"], summary["metrics"], summary["runs_numbers"] = zr.Pattern, zr.Files, zr.Metrics, zr.Runs
+	} else if z, rep, err = interop.ImportFile(*from, opt); err != nil {
+		return err
+	}
+	fmt.Fprintln(stderr, rep)
+	if err := traj.WriteZoo(*out, z); err != nil {
+		return err
+	}
+	summary["out"], summary["from"], summary["arch"], summary["runs"], summary["checkpoints"], summary["params"], summary["steps"] =
+		*out, *from, spec.String(), z.Runs, z.Checkpoints, z.Params, z.Steps
+	summary["prefix"], summary["naming"], summary["init"] = rep.Prefix, rep.Naming, law
+	if *asJSON {
+		return printJSON(stdout, summary)
+	}
+	fmt.Fprintf(stdout, "wrote %s: %d runs × %d checkpoints × %d params (%s), steps %v, from %s\n",
+		*out, z.Runs, z.Checkpoints, z.Params, spec, z.Steps, *from)
+	return nil
+}
+
+// expectWidths checks user-given widths against the ones read off the weights.
+func expectWidths(s arch.Spec, hidden, channels string, classes int) error {
+	for _, c := range []struct {
+		flag, val string
+		got       []int
+	}{{"--hidden", hidden, s.Hidden}, {"--channels", channels, s.Channels}} {
+		if c.val == "" {
+			continue
+		}
+		want, err := arch.ParseWidths(c.val)
+		if err != nil {
+			return fmt.Errorf("%s: %w", c.flag, err)
+		}
+		if !slices.Equal(want, c.got) {
+			return fmt.Errorf("the weights have widths %v, %s says %v", c.got, c.flag, want)
+		}
+	}
+	if classes > 0 && classes != s.Classes {
+		return fmt.Errorf("the weights have %d outputs, --classes says %d", s.Classes, classes)
+	}
+	return nil
+}
+
+// checkWritable fails early, before any work, when out cannot be created: a missing folder or
+// one without write permission.
+func checkWritable(out string) error {
+	if out == "" {
+		return fmt.Errorf("--out must name the output file")
+	}
+	if st, err := os.Stat(out); err == nil && st.IsDir() {
+		return fmt.Errorf("--out %s is a folder; name a file", out)
+	}
+	dir := filepath.Dir(out)
+	f, err := os.CreateTemp(dir, ".nmflow-write-check-*")
+	if err != nil {
+		return fmt.Errorf("cannot write --out %s: %w (create the folder or pick a writable one)", out, err)
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return nil
+}

@@ -1,0 +1,179 @@
+package interop
+
+import (
+	"archive/zip"
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/model/checkpoint"
+
+	"github.com/nmflow/nmflow/nmflow/traj"
+)
+
+// Read reads a checkpoint in any supported format, told apart by content, not by extension:
+// a PyTorch zip (torch.save), an .npz zip, an .npy array, a safetensors file, or a folder holding
+// a GoMLX checkpoint (checkpoint-*.json + .bin, or such a folder's ckpt/ subfolder).
+func Read(path string) (*StateDict, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("interop: %w", err)
+	}
+	if st.IsDir() {
+		return ReadGoMLX(path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("interop: %w", err)
+	}
+	head := make([]byte, 16)
+	n, _ := io.ReadFull(f, head)
+	f.Close()
+	head = head[:n]
+	switch {
+	case bytes.HasPrefix(head, []byte("PK\x03\x04")) || bytes.HasPrefix(head, []byte("PK\x05\x06")):
+		if isNpz(path) {
+			return ReadNpz(path)
+		}
+		return ReadTorch(path)
+	case n >= 2 && head[0] == 0x80 && head[1] <= 5: // a bare pickle: legacy torch.save
+		return ReadTorch(path) // which says what to do about it
+	case bytes.HasPrefix(head, npyMagic):
+		return ReadNpy(path)
+	case n >= 9 && head[8] == '{' && binary.LittleEndian.Uint64(head) < traj.MaxHeaderLen:
+		return ReadSafetensors(path)
+	}
+	// Unrecognized content: let the extension pick the reader, whose error says what is wrong.
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".pt", ".pth", ".bin", ".ckpt":
+		return ReadTorch(path)
+	case ".npy":
+		return ReadNpy(path)
+	case ".npz":
+		return ReadNpz(path)
+	case ".safetensors":
+		return ReadSafetensors(path)
+	}
+	return nil, fmt.Errorf("interop: %s is in no format nmflow reads (PyTorch .pt/.pth zip, safetensors, .npy, .npz, GoMLX checkpoint folder)", path)
+}
+
+// isNpz tells an .npz from a torch.save zip by its members: all NAME.npy.
+func isNpz(path string) bool {
+	zr, err := zip.OpenReader(path)
+	if err != nil {
+		return false
+	}
+	defer zr.Close()
+	for _, f := range zr.File {
+		if !strings.HasSuffix(f.Name, ".npy") {
+			return false
+		}
+	}
+	return len(zr.File) > 0
+}
+
+// ReadSafetensors reads any safetensors file (Hugging Face style, an nmflow trajectory, ...).
+// Its __metadata__ entries that parse as numbers become Scalars.
+func ReadSafetensors(path string) (*StateDict, error) {
+	ts, _, err := traj.ReadSafetensors(path)
+	if err != nil {
+		return nil, fmt.Errorf("interop: %w", err)
+	}
+	sd := newStateDict(FormatSafetensors, path)
+	// The codec returns a map, so file order is lost: natural name order keeps fc2 before fc10.
+	names := sortedKeys(ts)
+	sort.SliceStable(names, func(i, j int) bool { return naturalLess(names[i], names[j]) })
+	for _, name := range names {
+		_ = sd.Add(name, ts[name])
+	}
+	return sd, nil
+}
+
+// ReadGoMLX reads the latest GoMLX checkpoint in dir (or dir/ckpt): every variable, named by its
+// scope path with dots ("/fc1/weight" → "fc1.weight").
+func ReadGoMLX(dir string) (*StateDict, error) {
+	if matches, _ := filepath.Glob(filepath.Join(dir, "checkpoint-*.json")); len(matches) == 0 {
+		if sub := filepath.Join(dir, "ckpt"); isDir(sub) {
+			return ReadGoMLX(sub)
+		}
+		return nil, fmt.Errorf("interop: %s holds no GoMLX checkpoint (checkpoint-*.json)", dir)
+	}
+	store := model.NewStore()
+	if _, err := checkpoint.Load(store).Dir(dir).Immediate().Done(); err != nil {
+		return nil, fmt.Errorf("interop: reading GoMLX checkpoint %s: %w", dir, err)
+	}
+	sd := newStateDict(FormatGoMLX, dir)
+	var vars []*model.Variable
+	for v := range store.IterVariables() {
+		vars = append(vars, v)
+	}
+	sort.Slice(vars, func(i, j int) bool { return vars[i].Path() < vars[j].Path() })
+	for _, v := range vars {
+		val, err := v.Value()
+		if err != nil {
+			return nil, fmt.Errorf("interop: GoMLX checkpoint %s: variable %s: %w", dir, v.Path(), err)
+		}
+		dt, ok := gomlxDTypes[val.DType()]
+		if !ok {
+			continue // e.g. the RNG state (uint64): not a weight
+		}
+		var data []byte
+		if err := val.ConstBytes(func(b []byte) { data = append([]byte(nil), b...) }); err != nil {
+			return nil, fmt.Errorf("interop: GoMLX checkpoint %s: variable %s: %w", dir, v.Path(), err)
+		}
+		name := strings.ReplaceAll(strings.TrimPrefix(v.Path(), "/"), "/", ".")
+		if err := sd.Add(name, Tensor{DType: dt, Shape: append([]int{}, val.Shape().Dimensions...), Data: data}); err != nil {
+			return nil, fmt.Errorf("interop: GoMLX checkpoint %s: %w", dir, err)
+		}
+	}
+	return sd, nil
+}
+
+var gomlxDTypes = map[dtypes.DType]string{
+	dtypes.Float32: traj.DTypeF32, dtypes.Float64: traj.DTypeF64, dtypes.Float16: traj.DTypeF16,
+	dtypes.BFloat16: traj.DTypeBF16, dtypes.Int64: traj.DTypeI64, dtypes.Int32: traj.DTypeI32,
+	dtypes.Int16: traj.DTypeI16, dtypes.Int8: traj.DTypeI8, dtypes.Uint8: traj.DTypeU8, dtypes.Bool: traj.DTypeBool,
+}
+
+func isDir(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
+}
+
+// naturalLess compares strings with digit runs as numbers ("fc2" < "fc10").
+func naturalLess(a, b string) bool {
+	for a != "" && b != "" {
+		da, db := digits(a), digits(b)
+		if da > 0 && db > 0 {
+			na, nb := strings.TrimLeft(a[:da], "0"), strings.TrimLeft(b[:db], "0")
+			if len(na) != len(nb) {
+				return len(na) < len(nb)
+			}
+			if na != nb {
+				return na < nb
+			}
+			a, b = a[da:], b[db:]
+			continue
+		}
+		if a[0] != b[0] {
+			return a[0] < b[0]
+		}
+		a, b = a[1:], b[1:]
+	}
+	return len(a) < len(b)
+}
+
+func digits(s string) int {
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	return i
+}
