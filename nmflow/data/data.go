@@ -20,6 +20,8 @@ type Dataset struct {
 	Shape       []int    // [C,H,W] of one example
 	Classes     []string // class names, indexed by label
 	Train, Test Split
+	// Extra holds further named splits of datasets that have them (UCI Heart: "val", "ood_test").
+	Extra map[string]Split
 	// Source says where the files came from: "folder D", "cache D", "download URL",
 	// "Go module M@V (D)" or "Debian package P (D)"; the last three end in ", cached in D"
 	// once copied into the cache.

@@ -1,5 +1,8 @@
 // Package data loads the image-classification datasets nmflow trains its base networks on:
 // MNIST, Fashion-MNIST and CIFAR-10, as raw uint8 pixels in NCHW order plus integer labels.
+// It also loads UCI Heart Disease as split by Detectron ("uci-heart": 9 tabular features stored
+// as bytes, shape [9,1,1], with Dataset.Extra holding its val and ood_test splits; see uciheart.go)
+// and reads CIFAR-10.1 v6 with [LoadCIFAR101].
 //
 // # Sources
 //

@@ -126,6 +126,9 @@ func ParseCIFAR(b []byte, classes int) (images []uint8, labels []int, err error)
 
 // build decodes verified (or user-supplied) file contents into a Dataset.
 func (sp *spec) build(fs fileSet) (*Dataset, error) {
+	if sp.decode != nil {
+		return sp.decode(sp, fs)
+	}
 	d := &Dataset{Name: sp.name, Shape: []int{sp.shape[0], sp.shape[1], sp.shape[2]}, Classes: slices.Clone(sp.classes)}
 	var err error
 	switch sp.format {

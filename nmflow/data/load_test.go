@@ -16,7 +16,7 @@ import (
 )
 
 func TestNamesAndLookup(t *testing.T) {
-	if got := Names(); !slices.Equal(got, []string{"mnist", "fashion-mnist", "cifar10"}) {
+	if got := Names(); !slices.Equal(got, []string{"mnist", "fashion-mnist", "cifar10", "uci-heart"}) {
 		t.Fatalf("Names() = %v", got)
 	}
 	for alias, want := range map[string]string{"MNIST": "mnist", "fashion_mnist": "fashion-mnist", "CIFAR-10": "cifar10"} {
@@ -24,7 +24,7 @@ func TestNamesAndLookup(t *testing.T) {
 			t.Errorf("lookup(%q) = %v, %v", alias, sp, err)
 		}
 	}
-	if _, err := Load("imagenet", Options{}); err == nil || !strings.Contains(err.Error(), "known: mnist, fashion-mnist, cifar10") {
+	if _, err := Load("imagenet", Options{}); err == nil || !strings.Contains(err.Error(), "known: mnist, fashion-mnist, cifar10, uci-heart") {
 		t.Errorf("unknown name: %v", err)
 	}
 }

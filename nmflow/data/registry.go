@@ -15,8 +15,9 @@ type fileSpec struct {
 type format int
 
 const (
-	formatIDX   format = iota // 4 IDX files: train/t10k images and labels
-	formatCIFAR               // 5 train batches + 1 test batch of 3073-byte records
+	formatIDX    format = iota // 4 IDX files: train/t10k images and labels
+	formatCIFAR                // 5 train batches + 1 test batch of 3073-byte records
+	formatCustom               // decoded by spec.decode (UCI Heart's CSV tables)
 )
 
 // spec describes a dataset: its files, where to find them, and how to decode them.
@@ -37,6 +38,10 @@ type spec struct {
 	archiveURL, archiveName string
 	offline                 []offlineRoute
 	hint                    string // what to do when every source failed
+	// decode builds a formatCustom dataset; fetch downloads and verifies its files when the
+	// canonical source is neither IDX mirrors nor a tar.gz (used instead of both when set).
+	decode func(sp *spec, fs fileSet) (*Dataset, error)
+	fetch  func(s *session) (fileSet, string, error)
 }
 
 var digitClasses = []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}
@@ -111,6 +116,7 @@ var specs = []*spec{
 			"(data_batch_1.bin … test_batch.bin) or cifar-10-binary.tar.gz, or run " +
 			"`nmflow data fetch cifar10` on a machine with internet access",
 	},
+	uciHeartSpec, // uciheart.go
 }
 
 // lookup finds a dataset by name or alias, case-insensitively.
