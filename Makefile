@@ -12,6 +12,9 @@ SHELL := /bin/bash
 
 GO ?= go
 PORT ?= 8888
+# make lab's address; the Docker images set 0.0.0.0 inside the container (compose publishes it on
+# the host's 127.0.0.1 only).
+LAB_IP ?= 127.0.0.1
 NB_OUT ?= _build/notebooks
 DEMO_OUT ?= build/demo
 GO_TEST_TIMEOUT ?= 20m
@@ -26,7 +29,8 @@ export JUPYTER_DATA_DIR ?= $(CURDIR)/.jupyter
 
 RUN_NOTEBOOKS := bash scripts/run-notebooks.sh
 
-.PHONY: help deps kernel build vet unit notebooks test demo lab bench clean distclean
+.PHONY: help deps kernel build vet unit notebooks test demo lab bench clean distclean fuzz fuzz-short
+.PHONY: test-browser
 
 help: ## list the targets
 	@echo "nmflow make targets:"
@@ -53,8 +57,9 @@ unit: vet ## go vet + unit tests (pure-Go backend)
 notebooks: kernel ## run every notebook (notebooks/, tutorials/) headless into _build/notebooks (NB_OUT)
 	NB_OUT=$(NB_OUT) $(RUN_NOTEBOOKS)
 
-test: deps kernel vet unit ## everything CI checks: vet, unit tests, notebooks at NMFLOW_SCALE=ci
+test: deps kernel vet unit fuzz-short ## everything CI checks: vet, unit tests, short fuzzing, notebooks at NMFLOW_SCALE=ci, browser test
 	NMFLOW_SCALE=ci NB_OUT=$(NB_OUT) $(RUN_NOTEBOOKS)
+	@$(MAKE) --no-print-directory test-browser
 
 demo: deps kernel build ## the main job: run every notebook at full scale into build/demo (DEMO_OUT)
 	@rc=0; NB_OUT=$(DEMO_OUT) $(RUN_NOTEBOOKS) || rc=$$?; \
@@ -65,8 +70,40 @@ demo: deps kernel build ## the main job: run every notebook at full scale into b
 
 lab: ## Jupyter Notebook with the Go kernel, serving this repository on 127.0.0.1:8888 (PORT)
 	@WITH_LAB=1 bash scripts/install-gonb.sh
-	/usr/bin/jupyter notebook --no-browser --ip=127.0.0.1 --port=$(PORT) --allow-root --notebook-dir=$(CURDIR) \
+	/usr/bin/jupyter notebook --no-browser --ip=$(LAB_IP) --port=$(PORT) --allow-root --notebook-dir=$(CURDIR) \
 		--MappingKernelManager.default_kernel_name=gonb
+
+test-browser: ## notebooks/02-quickstart.ipynb through make lab's Jupyter in headless Chromium (NMFLOW_SCALE=ci; screenshot in _build/browser/)
+	@bash scripts/browser-test.sh
+
+# Every parser's fuzz target, as package:Function. Each package's instrumented test binary is
+# built once (go test -c -fuzz) and run per target, which saves a link per target. A short
+# minimization budget keeps a found input from eating a short run. The corpus grows in the Go
+# cache ($(go env GOCACHE)/fuzz/<module>/<package>/<target>); a failing input is written to the
+# package's testdata/fuzz (commit it: it then runs with the unit tests).
+FUZZ_TARGETS := nmflow/data:FuzzParseIDX nmflow/data:FuzzParseCIFAR nmflow/data:FuzzGunzip \
+	nmflow/traj:FuzzSafetensors nmflow/traj:FuzzTrajectory \
+	nmflow/interop:FuzzPickle nmflow/interop:FuzzTorch nmflow/interop:FuzzNpy nmflow/interop:FuzzNpz
+FUZZ_SHORT ?= 3s
+FUZZ_TIME ?= 2m
+define run-fuzz
+	@set -e; mkdir -p _build/fuzz; cache=$$($(GO) env GOCACHE)/fuzz/$$($(GO) list -m); built=""; \
+	for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; bin=$(CURDIR)/_build/fuzz/$$(basename $$pkg).test; \
+		case " $$built " in *" $$pkg "*) ;; *) $(GO) test -c -fuzz . -o $$bin ./$$pkg; built="$$built $$pkg";; esac; \
+		echo "== fuzz $$pkg $$fn for $(1)"; \
+		(cd $$pkg && GOMLX_BACKEND=go $$bin -test.run '^$$' -test.fuzz "^$$fn\$$" -test.fuzztime $(1) \
+			-test.fuzzminimizetime 100x -test.fuzzcachedir $$cache/$$pkg) 2>&1 | \
+			grep -E '^(fuzz: elapsed: [0-9]+s, execs|---|FAIL|PASS|panic|\s+Failing input)' | \
+			sed 's/ ([0-9]*\/sec)//' | uniq | tail -3; \
+		test $${PIPESTATUS[0]} -eq 0; \
+	done
+endef
+
+fuzz: ## fuzz every parser for FUZZ_TIME each (default 2m); prints execs and corpus size
+	$(call run-fuzz,$(FUZZ_TIME))
+
+fuzz-short: ## fuzz every parser for FUZZ_SHORT each (default 3s): the pass CI runs
+	$(call run-fuzz,$(FUZZ_SHORT))
 
 bench: ## Go benchmarks of the library
 	$(GO) test -run '^$$' -bench . ./nmflow/...

@@ -1,5 +1,18 @@
-// Package flow fits NM-CFM meta-models: conditional flow matching over the flat weight vectors of
-// a trajectory zoo (traj.Zoo), and samples new base-model weights from them (METHODS.md §2).
+// Package flow fits meta-models over the flat weight vectors of a trajectory zoo (traj.Zoo) and
+// samples new base-model weights from them. Three methods (Config.Method):
+//
+//   - MethodCFM, NM-CFM (METHODS.md §2): flow matching on the straight path init → final.
+//   - MethodMMFM, NM-MMFM (§3): flow matching on a path through the run's intermediate checkpoints
+//     (Config.Intermediates of them): a not-a-knot cubic spline or a piecewise-linear interpolant
+//     (package spline) with constant or adaptive noise (MMFMConfig); the network regresses the
+//     path's derivative. Without intermediates it is CFM.
+//   - MethodJKO, NM-JKO (§4): a scalar potential V fitted on consecutive checkpoint pairs through
+//     the JKO optimality condition ‖τ∇V(x_{k+1}) + x_{k+1} − x_k‖²; sampling takes one explicit step
+//     x ← x − τ∇V(x) per checkpoint interval (JKOConfig).
+//
+// Model.CompareMarginals stops generated nets at the checkpoint times and measures their W1
+// distance to the real checkpoints (the paper's Figure 3); SampleOptions.At keeps the states at
+// any times for the base model's loss along inference (Figure 2).
 //
 // A meta-model learns a velocity field v_φ(x, t) on normalized weights. Training draws a source
 // sample x0 and a final checkpoint x1 (Config.Target, default the last), a time t ~ U(0,1), the
@@ -22,7 +35,9 @@
 //     sources (the default for the Gaussian source), CouplingOT re-pairs independent draws by the
 //     exact optimal assignment under squared Euclidean cost inside each batch (Tong et al.).
 //   - Velocity: a residual MLP with LayerNorm, SiLU and a sinusoidal time embedding (NetConfig);
-//     its output layer starts at zero.
+//     its output layer starts at zero. The two layers as wide as the base nets (input and output)
+//     take their weight gradients from hand-formed matmuls in the backend's native layouts, which
+//     saves the Go backend several copies of P-sized tensors per step (see wide).
 //   - Fit: a hand-written AdamW step (PyTorch semantics) with global gradient-norm clipping, a
 //     linear warm-up then cosine learning-rate schedule and an EMA of the weights, all in one
 //     compiled model.Exec. Each minibatch is a function of (Config.Seed, step) only, so a fit is

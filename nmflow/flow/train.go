@@ -172,7 +172,7 @@ const (
 	MethodJKO  = "jko"  // JKOnet*-style potential, one explicit step per checkpoint interval (§4)
 )
 
-// Options control a fit without changing its result.
+// Options control a fit without changing its result, but for LRCut once a fit diverges.
 type Options struct {
 	Backend compute.Backend // nil: backend.Default()
 	// Dir, when set, receives GoMLX checkpoints (Dir/ckpt) every CheckpointEvery steps and the model
@@ -182,10 +182,42 @@ type Options struct {
 	Progress        io.Writer // nil: a progress bar on stderr or in the notebook; io.Discard: none
 	// StopAfter > 0 stops with ErrStopped after that many steps of this call (tests, slicing).
 	StopAfter int
+	// LRCut in (0,1) continues a fit that diverges (a NaN or Inf loss or gradient norm):
+	// it goes back to the last checkpoint in Dir (or to the start when none was saved yet),
+	// multiplies the learning-rate schedule by LRCut from there on, and goes on, at most MaxLRCuts
+	// times; the cuts are recorded in Model.LRCuts (model.json), so a resumed fit reapplies them.
+	// It needs Dir. 0 stops with a *DivergedError instead. A fit that does not diverge is
+	// unaffected, and rerunning a stopped fit with an LRCut continues from its last checkpoint.
+	LRCut float64
+	// MaxLRCuts bounds the cuts of a fit, those recorded by earlier (resumed) calls included
+	// (default 3).
+	MaxLRCuts int
 }
 
 // ErrStopped reports a fit interrupted by Options.StopAfter or a cancelled context.
 var ErrStopped = errors.New("flow: fit stopped before the last step (resume with the same directory)")
+
+// DivergedError reports a NaN or Inf loss or gradient norm. The last checkpoint in
+// Options.Dir (if any) is from before it and is kept: see Options.LRCut.
+type DivergedError struct {
+	Step     int     // the step (0-based) whose loss or gradient norm was not finite
+	What     string  // "loss" or "gradient norm"
+	Value    float32 // the NaN or ±Inf found
+	LR       float64 // the learning rate of that step
+	LastGood int     // steps done at the last checkpoint in Dir (0: none saved)
+	Dir      string  // Options.Dir ("" when the fit keeps no checkpoints)
+}
+
+func (e *DivergedError) Error() string {
+	msg := fmt.Sprintf("flow: %s became %v at step %d (learning rate %g)", e.What, e.Value, e.Step, e.LR)
+	switch {
+	case e.Dir == "":
+		return msg + "; lower the learning rate or the gradient clip, or fit with a folder (Options.Dir, --out) and Options.LRCut (--lr-cut, e.g. 0.5) to go back to the last checkpoint with a lower learning rate and continue"
+	case e.LastGood == 0:
+		return msg + fmt.Sprintf("; no checkpoint was saved in %s before it: lower the learning rate, or rerun the same fit with Options.LRCut (--lr-cut, e.g. 0.5) to restart with a lower one", e.Dir)
+	}
+	return msg + fmt.Sprintf(". The last checkpoint (step %d) is kept in %s: rerun the same fit with Options.LRCut (--lr-cut, e.g. 0.5) to continue from it with a lower learning rate, or lower the learning rate", e.LastGood, e.Dir)
+}
 
 // trainer holds the state of one fit.
 type trainer struct {
@@ -200,6 +232,9 @@ type trainer struct {
 	path    *mmfmPath   // MMFM: the interpolant
 	runs, p int
 	m       *Model
+	// newStore makes an empty store with the seeded random state: every (re)load starts from one.
+	newStore func() (*model.Store, error)
+	saved    int // steps done at the last checkpoint on disk (0: none)
 }
 
 // Fit trains a CFM meta-model on the zoo's trajectories.
@@ -207,6 +242,9 @@ func Fit(ctx context.Context, z *traj.Zoo, cfg Config, opt Options) (*Model, err
 	cfg, err := cfg.Defaults()
 	if err != nil {
 		return nil, err
+	}
+	if !(opt.LRCut >= 0 && opt.LRCut < 1) {
+		return nil, fmt.Errorf("flow: LRCut must be in (0,1) (0: stop on divergence), got %v", opt.LRCut)
 	}
 	if err := z.Check(); err != nil {
 		return nil, err
@@ -248,24 +286,39 @@ func Fit(ctx context.Context, z *traj.Zoo, cfg Config, opt Options) (*Model, err
 		}
 	}
 
-	t.store = model.NewStore()
-	if err := t.store.SetRNGStateFromSeed(int64(cfg.Seed)); err != nil {
-		return nil, err
+	t.newStore = func() (*model.Store, error) {
+		s := model.NewStore()
+		return s, s.SetRNGStateFromSeed(int64(cfg.Seed))
 	}
 	if opt.Dir != "" {
-		if err := t.m.resume(opt.Dir, t.store); err != nil {
-			return nil, err
-		}
+		t.store, err = t.m.resume(opt.Dir, t.newStore)
+	} else {
+		t.store, err = t.newStore()
 	}
-	t.step, err = model.NewExec(be, t.store, t.stepGraph)
 	if err != nil {
 		return nil, err
 	}
-	t.step.SetMaxCache(1)
+	t.saved = t.m.Steps
+	if err := t.compile(); err != nil {
+		return nil, err
+	}
 	if err := t.run(ctx, opt); err != nil {
 		return nil, err
 	}
 	return t.m, nil
+}
+
+// compile builds the training step on t.store (again after a learning-rate cut).
+func (t *trainer) compile() error {
+	if t.step != nil {
+		t.step.Finalize()
+	}
+	step, err := model.NewExec(t.be, t.store, t.stepGraph)
+	if err != nil {
+		return err
+	}
+	t.step = step.SetMaxCache(1)
+	return nil
 }
 
 // stepGraph: inputs x_t, target [B,P] (see batch), t [B], lr, emaDecay (scalars) → loss,
@@ -499,8 +552,8 @@ func (t *trainer) run(ctx context.Context, opt Options) error {
 	var ckpt *checkpoint.Handler
 	if opt.Dir != "" {
 		var err error
-		if ckpt, err = checkpoint.Build(t.store).Dir(filepath.Join(opt.Dir, "ckpt")).Keep(2).Done(); err != nil {
-			return fmt.Errorf("flow: checkpoint folder %s: %w", opt.Dir, err)
+		if ckpt, err = t.checkpointer(opt.Dir); err != nil {
+			return err
 		}
 	}
 	label := fmt.Sprintf("fit %s %s/%s", cfg.Method, cfg.Source, cfg.Coupling)
@@ -513,15 +566,15 @@ func (t *trainer) run(ctx context.Context, opt Options) error {
 	defer bar.Done()
 	start := time.Now()
 	stop := make(chan struct{})
-	defer close(stop)
+	defer func() { close(stop) }()
 	batches := t.prefetch(t.m.Steps, stop)
 	done := 0
 	for s := t.m.Steps; s < cfg.Steps; s++ {
 		if err := ctx.Err(); err != nil {
 			// Keep what this call did: save before stopping (a checkpoint is cheap next to a lost interval).
-			if ckpt != nil && done > 0 {
+			if ckpt != nil && done > 0 && t.m.Steps > t.saved {
 				t.m.WallSeconds += time.Since(start).Seconds()
-				if serr := t.m.saveTraining(opt.Dir, ckpt); serr != nil {
+				if serr := t.save(opt.Dir, ckpt); serr != nil {
 					return serr
 				}
 			}
@@ -531,28 +584,46 @@ func (t *trainer) run(ctx context.Context, opt Options) error {
 		if in.err != nil {
 			return in.err
 		}
-		out, err := t.step.Exec(in.xt, in.target, in.t, float32(cfg.lrAt(s)), float32(cfg.emaAt(s)))
+		lr := cfg.lrAt(s) * t.m.lrScaleAt(s)
+		out, err := t.step.Exec(in.xt, in.target, in.t, float32(lr), float32(cfg.emaAt(s)))
 		if err != nil {
 			return fmt.Errorf("flow: training step %d failed: %w", s, err)
 		}
 		loss := tensors.MustCopyFlatData[float32](out[0])[0]
 		gn := tensors.MustCopyFlatData[float32](out[1])[0]
-		if math.IsNaN(float64(loss)) || math.IsInf(float64(loss), 0) {
-			return fmt.Errorf("flow: loss became %v at step %d; lower the learning rate (now %g) or the gradient clip (%g)", loss, s, cfg.LR, cfg.Clip)
+		if testHookStep != nil {
+			testHookStep(s, &loss, &gn)
+		}
+		// Both are checked before anything of this step is kept or saved.
+		d := nonFinite(s, lr, "loss", loss)
+		if d == nil {
+			d = nonFinite(s, lr, "gradient norm", gn)
+		}
+		if d != nil {
+			if ckpt, err = t.diverged(d, opt); err != nil {
+				return err
+			}
+			// Back at the checkpoint's step, with a new store, step and handler.
+			close(stop)
+			stop = make(chan struct{})
+			batches = t.prefetch(t.m.Steps, stop)
+			bar.Set(t.m.Steps)
+			s = t.m.Steps - 1
+			continue
 		}
 		t.m.History = append(t.m.History, loss)
 		t.m.GradNorm = append(t.m.GradNorm, gn)
 		t.m.Steps = s + 1
 		done++
 		bar.Set(t.m.Steps)
-		if t.m.Steps%10 == 0 || t.m.Steps == cfg.Steps {
+		last := t.m.Steps == cfg.Steps
+		if t.m.Steps%10 == 0 || last {
 			bar.SetInfo(fmt.Sprintf("loss %.4f", smoothLoss(t.m.History)))
 		}
-		last := t.m.Steps == cfg.Steps
 		if ckpt != nil && (t.m.Steps%every == 0 || last || (opt.StopAfter > 0 && done >= opt.StopAfter)) {
 			t.m.WallSeconds += time.Since(start).Seconds()
 			start = time.Now()
-			if err := t.m.saveTraining(opt.Dir, ckpt); err != nil {
+			if err := t.save(opt.Dir, ckpt); err != nil {
 				return err
 			}
 		}
@@ -568,6 +639,89 @@ func (t *trainer) run(ctx context.Context, opt Options) error {
 		return t.m.Save(opt.Dir)
 	}
 	return nil
+}
+
+// testHookStep lets tests change the loss and gradient norm of a step (a divergence at a chosen step).
+var testHookStep func(step int, loss, gradNorm *float32)
+
+// nonFinite returns the divergence of step s if v (what) is NaN or ±Inf, else nil.
+func nonFinite(s int, lr float64, what string, v float32) *DivergedError {
+	if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+		return &DivergedError{Step: s, What: what, Value: v, LR: lr}
+	}
+	return nil
+}
+
+// checkpointer opens dir/ckpt for saving t.store (GoMLX loads its newest checkpoint into the
+// store again, which holds the same values already).
+func (t *trainer) checkpointer(dir string) (*checkpoint.Handler, error) {
+	ckpt, err := checkpoint.Build(t.store).Dir(filepath.Join(dir, "ckpt")).Keep(2).Done()
+	if err != nil {
+		return nil, fmt.Errorf("flow: checkpoint folder %s: %w", dir, err)
+	}
+	return ckpt, nil
+}
+
+// save writes model.json and a checkpoint of the steps done. The weights saved are finite: the
+// loss and gradient norm of every step are checked, and an AdamW step with a finite gradient and
+// learning rate keeps finite weights finite.
+func (t *trainer) save(dir string, ckpt *checkpoint.Handler) error {
+	if err := t.m.saveTraining(dir, ckpt); err != nil {
+		return err
+	}
+	t.saved = t.m.Steps
+	return nil
+}
+
+// diverged handles the divergence d. With Options.Dir and LRCut it goes back to the checkpoint on
+// disk (the start if there is none) with the learning rate cut, and returns the checkpoint handler
+// of the reloaded store; otherwise it returns d, completed.
+func (t *trainer) diverged(d *DivergedError, opt Options) (*checkpoint.Handler, error) {
+	d.LastGood, d.Dir = t.saved, opt.Dir
+	if opt.Dir == "" {
+		return nil, d
+	}
+	if opt.LRCut == 0 {
+		if !exists(filepath.Join(opt.Dir, modelFile)) {
+			// Nothing saved yet: a model.json at step 0 lets the same fit rerun (with an LRCut)
+			// in this folder, whose ckpt/ now exists.
+			start := *t.m
+			start.Steps, start.History, start.GradNorm = 0, nil, nil
+			if err := start.writeJSON(opt.Dir); err != nil {
+				return nil, errors.Join(d, err)
+			}
+		}
+		return nil, d
+	}
+	maxCuts := opt.MaxLRCuts
+	if maxCuts <= 0 {
+		maxCuts = 3
+	}
+	if len(t.m.LRCuts) >= maxCuts {
+		return nil, fmt.Errorf("%w (gave up after %d learning-rate cuts)", d, len(t.m.LRCuts))
+	}
+	store, _, err := loadCheckpoint(opt.Dir, t.newStore)
+	if err != nil {
+		return nil, fmt.Errorf("flow: going back to the last checkpoint after %v: %w", d, err)
+	}
+	back := int(optimizer.GetGlobalStep(store))
+	if back > len(t.m.History) {
+		return nil, fmt.Errorf("flow: %s: checkpoint at step %d but history has %d steps", opt.Dir, back, len(t.m.History))
+	}
+	t.m.LRCuts = append(t.m.LRCuts, LRCut{Step: back, Scale: t.m.lrScaleAt(d.Step) * opt.LRCut, Diverged: d.Step,
+		What: fmt.Sprintf("%s is %v", d.What, d.Value)})
+	t.m.Steps, t.m.History, t.m.GradNorm = back, t.m.History[:back], t.m.GradNorm[:min(back, len(t.m.GradNorm))]
+	t.store, t.saved = store, back
+	if err := t.compile(); err != nil {
+		return nil, err
+	}
+	ckpt, err := t.checkpointer(opt.Dir)
+	if err != nil {
+		return nil, err
+	}
+	// Record the cut now, with the steps of the checkpoint: a fit stopped before its next save
+	// resumes with it.
+	return ckpt, t.m.writeJSON(opt.Dir)
 }
 
 // stepInput is the host-side input of one training step: x_t, the regression target and t.

@@ -31,6 +31,7 @@ import (
 	"gonum.org/v1/plot/vg"
 
 	nmplot "github.com/nmflow/nmflow/nmflow/plot"
+	"github.com/nmflow/nmflow/nmflow/traj"
 )
 
 // EnvPlotDir names the folder where figures are saved when not running in a notebook.
@@ -112,7 +113,10 @@ var (
 	saveSeq int
 )
 
-// savePNG writes png to the next free NMFLOW_PLOT_DIR/plot-NNN.png, if that variable is set.
+// savePNG writes png to the next free NMFLOW_PLOT_DIR/plot-NNN.png, if that variable is set. A
+// figure appears whole or not at all: it is written (and fsynced) to a hidden staging file by
+// traj.WriteAtomic, then hard-linked to its name, which fails instead of overwriting a figure
+// that another process saved under that name meanwhile.
 func savePNG(png []byte) error {
 	dir := os.Getenv(EnvPlotDir)
 	if dir == "" {
@@ -123,19 +127,23 @@ func savePNG(png []byte) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("nb: %w", err)
 	}
+	staging := filepath.Join(dir, fmt.Sprintf(".plot-%d.png.staging", os.Getpid()))
+	if err := traj.WriteAtomic(staging, func(w io.Writer) error { _, err := w.Write(png); return err }); err != nil {
+		return fmt.Errorf("nb: %w", err)
+	}
+	defer os.Remove(staging)
 	for {
 		saveSeq++
 		path := filepath.Join(dir, fmt.Sprintf("plot-%03d.png", saveSeq))
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		err := os.Link(staging, path)
 		if os.IsExist(err) {
 			continue
 		}
-		if err != nil {
-			return fmt.Errorf("nb: %w", err)
-		}
-		_, err = f.Write(png)
-		if cerr := f.Close(); err == nil {
-			err = cerr
+		if err != nil { // a file system without hard links: rename, if the name is free
+			if _, serr := os.Lstat(path); serr == nil {
+				continue
+			}
+			err = os.Rename(staging, path)
 		}
 		if err != nil {
 			return fmt.Errorf("nb: writing %s: %w", path, err)

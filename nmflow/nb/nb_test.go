@@ -87,6 +87,41 @@ func TestShowPlotOutsideNotebook(t *testing.T) {
 	}
 }
 
+// TestSavePNGKeepsExistingFiles: a saved figure never replaces a file already there (another
+// process's figure) and leaves no staging file behind.
+func TestSavePNGKeepsExistingFiles(t *testing.T) {
+	out := outside(t)
+	dir := t.TempDir()
+	t.Setenv(EnvPlotDir, dir)
+	saveMu.Lock()
+	taken := filepath.Join(dir, fmt.Sprintf("plot-%03d.png", saveSeq+1))
+	want := filepath.Join(dir, fmt.Sprintf("plot-%03d.png", saveSeq+2))
+	saveMu.Unlock()
+	if err := os.WriteFile(taken, []byte("keep"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := ShowPlot(linePlot(t, "next"), 2*vg.Inch, 2*vg.Inch); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(taken); err != nil || string(b) != "keep" {
+		t.Fatalf("%s was overwritten: %q, %v", taken, b, err)
+	}
+	b, err := os.ReadFile(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := png.Decode(bytes.NewReader(b)); err != nil {
+		t.Fatalf("%s: %v", want, err)
+	}
+	if st, _ := os.Stat(want); st.Mode().Perm() != 0o644 {
+		t.Errorf("%s has mode %v, want 0644", want, st.Mode().Perm())
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 2 || !strings.Contains(out.String(), "plot saved to "+want) {
+		t.Errorf("folder holds %v, output %q", entries, out.String())
+	}
+}
+
 func TestTableText(t *testing.T) {
 	out := outside(t)
 	Table([]string{"method", "acc", "note"}, [][]string{

@@ -311,6 +311,7 @@ type config struct {
 	binsSet  bool
 	biases   bool
 	logY     bool
+	logX     bool
 	color    color.Color
 	paths    bool
 	pathsSet bool
@@ -352,6 +353,9 @@ func WithBiases(on bool) Option { return func(c *config) { c.biases = on } }
 
 // WithLogY puts the y axis of TrainingCurves on a log scale (useful for losses).
 func WithLogY() Option { return func(c *config) { c.logY = true } }
+
+// WithLogX puts the x axis of Bands and Lines on a log scale.
+func WithLogX() Option { return func(c *config) { c.logX = true } }
 
 // WithColor sets the main colour of a series (TrainingCurves, AddPoints, AddPath).
 func WithColor(col color.Color) Option { return func(c *config) { c.color = col } }

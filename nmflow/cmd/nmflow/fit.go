@@ -53,11 +53,15 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 	every := fs.Int("checkpoint-every", 200, "save a resumable checkpoint every N steps")
 	out := fs.String("out", "model", "output folder (model.json + ckpt/); an unfinished fit there with the same settings is resumed")
 	asJSON := fs.Bool("json", false, "print a JSON summary on stdout")
+	lrCut, maxCuts := lrCutFlags(fs, "the fit")
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
 	if *out == "" {
 		return fmt.Errorf("--out must name the model folder")
+	}
+	if err := checkLRCut(*lrCut, *maxCuts); err != nil {
+		return err
 	}
 	if *steps < 1 || *batch < 1 {
 		return fmt.Errorf("--steps and --batch must be ≥ 1 (got %d, %d)", *steps, *batch)
@@ -127,7 +131,7 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 		before = prev.Steps
 	}
 	start := time.Now()
-	m, err := flow.Fit(ctx, z, cfg, flow.Options{Dir: *out, CheckpointEvery: *every, Progress: stderr})
+	m, err := flow.Fit(ctx, z, cfg, flow.Options{Dir: *out, CheckpointEvery: *every, Progress: stderr, LRCut: *lrCut, MaxLRCuts: *maxCuts})
 	if errors.Is(err, flow.ErrStopped) {
 		saved := "no checkpoint was saved yet"
 		if p, _ := readModelJSON(*out); p != nil {
@@ -161,6 +165,9 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 	if len(m.History) > 0 {
 		summary["first_loss"] = float64(m.History[0])
 	}
+	if len(m.LRCuts) > 0 {
+		summary["lr_cuts"] = m.LRCuts
+	}
 	velParams, perr := velocityParams(*out)
 	if perr == nil && velParams > 0 {
 		summary["velocity_params"] = velParams
@@ -182,6 +189,9 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "final loss %.4f (mean of last %d)%s; %.1f s, %.1f steps/s\n",
 		tailMean(m.History, 50), min(50, len(m.History)), np, wall, rate)
+	for _, c := range m.LRCuts {
+		fmt.Fprintf(stdout, "learning rate ×%g from step %d (%s at step %d)\n", c.Scale, c.Step, c.What, c.Diverged)
+	}
 	return nil
 }
 

@@ -73,7 +73,11 @@ func runZoo(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "zoo.safetensors", "output trajectory file")
 	state := fs.String("state", "", "resume state file (default OUT.state; rerun the same command to resume)")
 	asJSON := fs.Bool("json", false, "print a JSON summary on stdout")
+	lrCut, maxCuts := lrCutFlags(fs, "a run")
 	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	if err := checkLRCut(*lrCut, *maxCuts); err != nil {
 		return err
 	}
 	var spec arch.Spec
@@ -100,6 +104,9 @@ func runZoo(args []string, stdout, stderr io.Writer) error {
 	cfg := zoo.Config{Arch: spec, Init: *initLaw, Runs: *runs, Epochs: *epochs, Checkpoints: *ckpts, BatchSize: *batch,
 		Optimizer: *optim, LR: *lr, Momentum: *momentum, WeightDecay: *wd, Seed: *seed, Standardize: *standardize,
 		TrainSize: *trainSize, TestSize: *testSize}
+	if err := checkWritable(*out); err != nil { // before hours of training
+		return err
+	}
 	if *state == "" {
 		*state = *out + ".state"
 	}
@@ -109,9 +116,13 @@ func runZoo(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()
-	z, err := zoo.Train(ctx, cfg, ds, zoo.Options{State: *state})
+	z, err := zoo.Train(ctx, cfg, ds, zoo.Options{State: *state, LRCut: *lrCut, MaxLRCuts: *maxCuts})
 	if errors.Is(err, zoo.ErrStopped) {
 		return fmt.Errorf("interrupted; progress up to the last checkpoint is in %s: rerun the same command to resume", *state)
+	}
+	var diverged *zoo.DivergedError
+	if errors.As(err, &diverged) && *lrCut == 0 {
+		return fmt.Errorf("%w\nrerun the same command with --lr-cut 0.5 to continue from that checkpoint", err)
 	}
 	if err != nil {
 		return err
