@@ -29,7 +29,7 @@ export JUPYTER_DATA_DIR ?= $(CURDIR)/.jupyter
 
 RUN_NOTEBOOKS := bash scripts/run-notebooks.sh
 
-.PHONY: help deps kernel build vet unit notebooks test demo lab bench clean distclean fuzz fuzz-short
+.PHONY: help deps kernel build vet unit notebooks test demo lab bench gobench clean distclean fuzz fuzz-short
 .PHONY: test-browser
 
 help: ## list the targets
@@ -105,7 +105,10 @@ fuzz: ## fuzz every parser for FUZZ_TIME each (default 2m); prints execs and cor
 fuzz-short: ## fuzz every parser for FUZZ_SHORT each (default 3s): the pass CI runs
 	$(call run-fuzz,$(FUZZ_SHORT))
 
-bench: ## Go benchmarks of the library
+bench: ## nmflow bench and the PyTorch reference on the same workloads, with ratios (BENCH_FLAGS, e.g. --quick); docs/bench.md
+	@bash scripts/bench-compare.sh $(BENCH_FLAGS)
+
+gobench: ## Go micro-benchmarks of the library (go test -bench)
 	$(GO) test -run '^$$' -bench . ./nmflow/...
 
 clean: ## remove build outputs and executed notebooks

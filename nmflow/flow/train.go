@@ -235,6 +235,9 @@ type trainer struct {
 	// newStore makes an empty store with the seeded random state: every (re)load starts from one.
 	newStore func() (*model.Store, error)
 	saved    int // steps done at the last checkpoint on disk (0: none)
+	// wideVars are the velocity net's input and output weights (CFM, MMFM), updated by host.
+	wideVars [2]*model.Variable
+	host     *hostOptimizer // their optimizer state; nil until the first step of a store
 }
 
 // Fit trains a CFM meta-model on the zoo's trajectories.
@@ -342,15 +345,20 @@ func (t *trainer) stepGraph(scope *model.Scope, in []*Node) []*Node {
 		}
 		loss = ReduceAllMean(Square(Sub(v, target)))
 		// Autodiff takes every variable but the two wide weights, whose gradients come from the
-		// gradients of their layers' outputs (see wide).
+		// gradients of their layers' outputs (see wide). The graph returns those two gradients and
+		// the clip scale: the host applies their AdamW and EMA updates (see hostOptimizer).
 		vars = trainable(vel, g, w.inW, w.outW)
 		n := len(vars)
 		grads = Gradient(loss, append(varNodes(vars, g), w.inOut, w.out)...)
 		dInW, dOutW := w.wideGradients(grads[n], grads[n+1])
-		vars = append(vars, w.inW, w.outW)
-		grads = append(grads[:n], dInW, dOutW)
+		t.wideVars = [2]*model.Variable{w.inW, w.outW}
+		gnorm, scale := t.clipScale(append(grads[:n:n], dInW, dOutW))
+		t.update(scope, vars, grads[:n], scale, lr, emaDecay)
+		return []*Node{loss, gnorm, scale, dInW, dOutW}
 	}
-	return []*Node{loss, t.update(scope, vars, grads, lr, emaDecay)}
+	gnorm, scale := t.clipScale(grads)
+	t.update(scope, vars, grads, scale, lr, emaDecay)
+	return []*Node{loss, gnorm}
 }
 
 // trainable lists the trainable variables of scope used by g, but for the excluded ones, sorted by
@@ -375,12 +383,11 @@ func varNodes(vars []*model.Variable, g *Graph) []*Node {
 	return nodes
 }
 
-// update applies one AdamW step with global-norm clipping to vars and updates their EMA; it
-// returns the gradient norm before clipping.
-func (t *trainer) update(scope *model.Scope, vars []*model.Variable, grads []*Node, lr, emaDecay *Node) *Node {
-	g := lr.Graph()
-	// Global-norm clipping: one scale for all gradients. Each ‖g‖² is a flat dot product, which
-	// the backend runs as a vectorized matmul instead of a Square pass plus a generic reduction.
+// clipScale returns the global norm of grads and the scale min(1, Clip/‖g‖) that clips it.
+func (t *trainer) clipScale(grads []*Node) (gnorm, scale *Node) {
+	g := grads[0].Graph()
+	// Each ‖g‖² is a flat dot product, which the backend runs as a vectorized matmul instead of a
+	// Square pass plus a generic reduction.
 	var sq *Node
 	for _, gr := range grads {
 		flat := Reshape(gr, 1, gr.Shape().Size())
@@ -391,11 +398,17 @@ func (t *trainer) update(scope *model.Scope, vars []*model.Variable, grads []*No
 			sq = Add(sq, s)
 		}
 	}
-	gnorm := Sqrt(sq)
-	scale := ScalarOne(g, dtypes.Float32)
+	gnorm = Sqrt(sq)
+	scale = ScalarOne(g, dtypes.Float32)
 	if t.cfg.Clip > 0 {
 		scale = Min(scale, Div(Scalar(g, dtypes.Float32, t.cfg.Clip), Add(gnorm, Scalar(g, dtypes.Float32, 1e-6))))
 	}
+	return gnorm, scale
+}
+
+// update applies one AdamW step, with the gradients scaled by scale, to vars and updates their EMA.
+func (t *trainer) update(scope *model.Scope, vars []*model.Variable, grads []*Node, scale, lr, emaDecay *Node) {
+	g := lr.Graph()
 	// AdamW (PyTorch semantics, β = 0.9, 0.999, ε = 1e-8) with the bias corrections as scalars.
 	stepVar := scope.Store().Scope("/adamw").WithInitializer(initializer.Zero).
 		VariableWithShape("step", shapes.Make(dtypes.Float32)).SetTrainable(false)
@@ -429,7 +442,6 @@ func (t *trainer) update(scope *model.Scope, vars []*model.Variable, grads []*No
 		e := ev.NodeValue(g)
 		ev.SetNodeValue(Add(e, Mul(Sub(nv, e), emaRate)))
 	}
-	return gnorm
 }
 
 const emaScope = "/ema"
@@ -591,6 +603,11 @@ func (t *trainer) run(ctx context.Context, opt Options) error {
 		}
 		loss := tensors.MustCopyFlatData[float32](out[0])[0]
 		gn := tensors.MustCopyFlatData[float32](out[1])[0]
+		if len(out) > 2 {
+			if err := t.hostStep(s, lr, out[2:]); err != nil {
+				return err
+			}
+		}
 		if testHookStep != nil {
 			testHookStep(s, &loss, &gn)
 		}
@@ -632,6 +649,9 @@ func (t *trainer) run(ctx context.Context, opt Options) error {
 		}
 	}
 	t.m.WallSeconds += time.Since(start).Seconds()
+	if err := t.host.sync(); err != nil {
+		return err
+	}
 	if err := t.m.adoptEMA(t.store); err != nil {
 		return err
 	}
@@ -666,6 +686,9 @@ func (t *trainer) checkpointer(dir string) (*checkpoint.Handler, error) {
 // loss and gradient norm of every step are checked, and an AdamW step with a finite gradient and
 // learning rate keeps finite weights finite.
 func (t *trainer) save(dir string, ckpt *checkpoint.Handler) error {
+	if err := t.host.sync(); err != nil {
+		return err
+	}
 	if err := t.m.saveTraining(dir, ckpt); err != nil {
 		return err
 	}
@@ -711,7 +734,7 @@ func (t *trainer) diverged(d *DivergedError, opt Options) (*checkpoint.Handler, 
 	t.m.LRCuts = append(t.m.LRCuts, LRCut{Step: back, Scale: t.m.lrScaleAt(d.Step) * opt.LRCut, Diverged: d.Step,
 		What: fmt.Sprintf("%s is %v", d.What, d.Value)})
 	t.m.Steps, t.m.History, t.m.GradNorm = back, t.m.History[:back], t.m.GradNorm[:min(back, len(t.m.GradNorm))]
-	t.store, t.saved = store, back
+	t.store, t.saved, t.host = store, back, nil
 	if err := t.compile(); err != nil {
 		return nil, err
 	}

@@ -1,41 +1,12 @@
 package solve
 
 import (
-	"math"
 	"math/rand/v2"
 	"testing"
 
-	"github.com/gomlx/compute"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX graph code reads best dot-imported.
 	"github.com/gomlx/gomlx/core/tensors"
-	"github.com/gomlx/gomlx/ml/layers/activation"
-	"github.com/gomlx/gomlx/ml/nn"
 )
-
-// benchMLP is a sampling-sized velocity: D = 25,450 (the 784-32-10 MNIST MLP's parameter count),
-// one hidden layer of 512 with SiLU and a learned-style time input, weights as graph constants
-// ([in, out] layout, the faster one for forward-only use on the Go backend).
-func benchMLP(d, hidden int) VelocityFn {
-	rng := rand.New(rand.NewPCG(1, 2))
-	uniform := func(n int, bound float64) *tensors.Tensor {
-		f := make([]float32, n)
-		for i := range f {
-			f[i] = float32((2*rng.Float64() - 1) * bound)
-		}
-		return tensors.FromFlatDataAndDimensions(f, n)
-	}
-	w1 := uniform(d*hidden, 1/math.Sqrt(float64(d)))
-	w2 := uniform(hidden*d, 1/math.Sqrt(float64(hidden)))
-	b1, b2, wt := uniform(hidden, 0.1), uniform(d, 0.01), uniform(hidden, 1)
-	return func(x, t *Node) *Node {
-		g := x.Graph()
-		c := func(t *tensors.Tensor, dims ...int) *Node { return Reshape(ConstCachedTensor(g, t), dims...) }
-		// Time enters as a shift of the hidden units; Dense fuses the SiLU where the backend can.
-		bias := Add(c(b1, hidden), Mul(c(wt, hidden), t))
-		h := nn.Dense(x, c(w1, d, hidden), bias, compute.DenseLayoutInputOutputs, activation.TypeSwish)
-		return nn.Dense(h, c(w2, hidden, d), c(b2, d), compute.DenseLayoutInputOutputs)
-	}
-}
 
 // BenchmarkEuler measures generated nets per second for 100 Euler steps of N = 64 states of
 // D = 25,450 through a 2-layer MLP velocity: "solve" through Solver.Integrate, "loop" the bare Go
@@ -45,7 +16,7 @@ func BenchmarkEuler(b *testing.B) {
 	const n, d, hidden = 64, 25450, 512
 	steps := benchSteps
 	be := testBackend(b)
-	v := benchMLP(d, hidden)
+	v := MLPVelocity(d, hidden, 1)
 	x0 := make([]float32, n*d)
 	rng := rand.New(rand.NewPCG(3, 4))
 	for i := range x0 {

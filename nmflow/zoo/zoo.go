@@ -140,6 +140,16 @@ var ErrStopped = errors.New("zoo: training stopped before the last checkpoint (r
 // Train trains cfg.Runs models on ds at once and returns their trajectories. When training
 // diverges it returns the checkpoints taken so far with a *DivergedError (see Options.LRCut).
 func Train(ctx context.Context, cfg Config, ds *data.Dataset, opt Options) (*traj.Zoo, error) {
+	t, err := prepare(cfg, ds, opt, nil)
+	if err != nil {
+		return nil, err
+	}
+	return t.run(ctx, opt)
+}
+
+// prepare validates cfg, builds the trainer and resumes it from opt.State. A non-nil shard
+// restricts it to the runs that shard owns (shard.go).
+func prepare(cfg Config, ds *data.Dataset, opt Options, sh *Shard) (*trainer, error) {
 	cfg, err := cfg.Defaults()
 	if err != nil {
 		return nil, err
@@ -160,7 +170,12 @@ func Train(ctx context.Context, cfg Config, ds *data.Dataset, opt Options) (*tra
 			return nil, err
 		}
 	}
-	t, err := newTrainer(be, net, cfg, ds)
+	var t *trainer
+	if sh != nil {
+		t, err = sh.newTrainer(be, net, cfg, ds)
+	} else {
+		t, err = newTrainer(be, net, cfg, ds)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +184,7 @@ func Train(ctx context.Context, cfg Config, ds *data.Dataset, opt Options) (*tra
 			return nil, err
 		}
 	}
-	return t.run(ctx, opt)
+	return t, nil
 }
 
 type trainer struct {

@@ -51,6 +51,9 @@ func runData(args []string, stdout, stderr io.Writer) error {
 }
 
 func runZoo(args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "merge" {
+		return runZooMerge(args[1:], stdout, stderr)
+	}
 	fs := newFlags("zoo", "zoo --dataset D --arch mlp|cnn --runs R --epochs E --checkpoints K --seed S --out zoo.safetensors", stderr)
 	dataset := fs.String("dataset", "mnist", "dataset: "+fmt.Sprint(data.Names()))
 	dir := fs.String("dir", "", "local dataset folder (default $NMFLOW_DATA)")
@@ -74,6 +77,7 @@ func runZoo(args []string, stdout, stderr io.Writer) error {
 	state := fs.String("state", "", "resume state file (default OUT.state; rerun the same command to resume)")
 	asJSON := fs.Bool("json", false, "print a JSON summary on stdout")
 	lrCut, maxCuts := lrCutFlags(fs, "a run")
+	shardFlag := fs.String("shard", "", "train only shard i/N of the runs (e.g. 0/4), for several machines; combine with 'nmflow zoo merge'")
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -116,7 +120,7 @@ func runZoo(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()
-	z, err := zoo.Train(ctx, cfg, ds, zoo.Options{State: *state, LRCut: *lrCut, MaxLRCuts: *maxCuts})
+	z, err := trainZoo(ctx, cfg, *shardFlag, ds, zoo.Options{State: *state, LRCut: *lrCut, MaxLRCuts: *maxCuts})
 	if errors.Is(err, zoo.ErrStopped) {
 		return fmt.Errorf("interrupted; progress up to the last checkpoint is in %s: rerun the same command to resume", *state)
 	}

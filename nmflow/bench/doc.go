@@ -1,0 +1,11 @@
+// Package bench runs nmflow's four hot paths with fixed seeds and sizes, the workloads behind
+// `nmflow bench` and the PyTorch reference in bench/pytorch (docs/bench.md lists them exactly):
+//
+//   - zoo: model-steps/s of the zoo's compiled SGD step (MLP 784-32-10, batch 128) at R = 1, 8, 64, 256
+//   - fit: meta-model (CFM) training steps/s at P ≈ 10³, 10⁴, 10⁵ (width 256, depth 1, batch 64)
+//   - sample: generated nets/s per solver (N = 64 states of D = 25,450, 100 steps, 2-layer MLP velocity)
+//   - eval: nets/s of batched test accuracy (64 nets of MLP 784-32-10 on 10,000 examples)
+//
+// Each case compiles once, times its first call (compile + first run) as warm-up separately,
+// and reports its compile count; Quick sizes make a run of seconds for tests.
+package bench
