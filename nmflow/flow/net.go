@@ -89,8 +89,10 @@ func layerNorm(scope *model.Scope, x *Node) *Node {
 }
 
 // Velocity is the velocity network v(x, t; c): x [B,D], t [B], cond [B,CondDim] or nil → [B,D].
+// Plain autodiff works through it; the training step forms the gradients of its two widest
+// layers itself (see wide and Model.FieldGradients), which is faster on the Go backend.
 func Velocity(scope *model.Scope, cfg NetConfig, x, t, cond *Node) *Node {
-	v, _ := velocity(scope, cfg, x, t, cond)
+	v, _ := velocity(scope, cfg, x, t, cond, false)
 	return v
 }
 
@@ -105,7 +107,9 @@ type wide struct {
 	inW, outW *model.Variable // [Width, D+…] and [D, Width]
 }
 
-func velocity(scope *model.Scope, cfg NetConfig, x, t, cond *Node) (*Node, *wide) {
+// velocity builds the network; with handFormed the two wide weights are out of autodiff's reach
+// and their gradients must come from wide.wideGradients.
+func velocity(scope *model.Scope, cfg NetConfig, x, t, cond *Node, handFormed bool) (*Node, *wide) {
 	g := x.Graph()
 	d := x.Shape().Dimensions[1]
 	emb := TimeEmbedding(t, cfg.TimeDim)
@@ -120,7 +124,13 @@ func velocity(scope *model.Scope, cfg NetConfig, x, t, cond *Node) (*Node, *wide
 	// The first layer as W·xᵀ ([Width,B]) with its weight out of autodiff's reach.
 	var inB *model.Variable
 	w.inW, inB = denseVars(scope.In("in"), w.inX.Shape().Dimensions[1], cfg.Width, false)
-	w.inOut = DotGeneral(StopGradient(w.inW.NodeValue(g)), []int{1}, nil, w.inX, []int{1}, nil)
+	stop := func(n *Node) *Node {
+		if handFormed {
+			return StopGradient(n)
+		}
+		return n
+	}
+	w.inOut = DotGeneral(stop(w.inW.NodeValue(g)), []int{1}, nil, w.inX, []int{1}, nil)
 	h := Add(Transpose(w.inOut, 0, 1), InsertAxes(inB.NodeValue(g), 0))
 	for i := 0; i < cfg.Depth; i++ {
 		blk := scope.In("block%d", i)
@@ -131,7 +141,7 @@ func velocity(scope *model.Scope, cfg NetConfig, x, t, cond *Node) (*Node, *wide
 	w.outX = swish(layerNorm(scope.In("out_norm"), h))
 	var outB *model.Variable
 	w.outW, outB = denseVars(scope.In("out"), cfg.Width, d, true)
-	w.out = nn.Dense(w.outX, StopGradient(w.outW.NodeValue(g)), outB.NodeValue(g), compute.DenseLayoutOutputsInput)
+	w.out = nn.Dense(w.outX, stop(w.outW.NodeValue(g)), outB.NodeValue(g), compute.DenseLayoutOutputsInput)
 	return w.out, w
 }
 

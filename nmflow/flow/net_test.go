@@ -35,7 +35,7 @@ func TestWideGradientsMatchFiniteDifferences(t *testing.T) {
 	var w *wide
 	exec, err := model.NewExec(be, store, func(scope *model.Scope, in []*Node) []*Node {
 		var v *Node
-		v, w = velocity(scope.In("vel"), cfg, in[0], in[1], nil)
+		v, w = velocity(scope.In("vel"), cfg, in[0], in[1], nil, true)
 		loss := ReduceAllSum(Square(Sub(v, in[2])))
 		grads := Gradient(loss, w.inOut, w.out)
 		dIn, dOut := w.wideGradients(grads[0], grads[1])
@@ -85,5 +85,71 @@ func TestWideGradientsMatchFiniteDifferences(t *testing.T) {
 	numeric := (loss(eps) - loss(-eps)) / (2 * eps)
 	if math.Abs(analytic) < 1 || math.Abs(numeric-analytic) > 1e-2*math.Abs(analytic) {
 		t.Fatalf("directional derivative: hand-formed gradients give %.5f, finite differences %.5f", analytic, numeric)
+	}
+}
+
+// The exported Velocity trains with plain autodiff: its wide-weight gradients equal the
+// hand-formed ones of the training step.
+func TestVelocityPlainAutodiff(t *testing.T) {
+	be := testBackend(t)
+	const b, d = 4, 12
+	cfg := NetConfig{Width: 8, Depth: 1, TimeDim: 4}.withDefaults()
+	store := model.NewStore()
+	if err := store.SetRNGStateFromSeed(2); err != nil {
+		t.Fatal(err)
+	}
+	wide := func(g *Graph) []*Node {
+		return []*Node{store.GetVariable("/vel/in/weights").NodeValue(g), store.GetVariable("/vel/out/weights").NodeValue(g)}
+	}
+	plain, err := model.NewExec(be, store, func(scope *model.Scope, in []*Node) []*Node {
+		loss := ReduceAllSum(Square(Velocity(scope.In("vel"), cfg, in[0], in[1], nil)))
+		return Gradient(loss, wide(loss.Graph())...)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hand, err := model.NewExec(be, store, func(scope *model.Scope, in []*Node) []*Node {
+		v, w := velocity(scope.In("vel"), cfg, in[0], in[1], nil, true)
+		g := Gradient(ReduceAllSum(Square(v)), w.inOut, w.out)
+		dIn, dOut := w.wideGradients(g[0], g[1])
+		return []*Node{dIn, dOut}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := make([]float32, b*d)
+	for i := range x {
+		x[i] = float32(i%5) - 2
+	}
+	args := []any{tensors.FromFlatDataAndDimensions(x, b, d), tensors.FromFlatDataAndDimensions([]float32{0.1, 0.4, 0.6, 0.9}, b)}
+	if _, err := plain.Exec(args...); err != nil { // creates the variables
+		t.Fatal(err)
+	}
+	out := store.GetVariable("/vel/out/weights")
+	ow := make([]float32, out.Shape().Size())
+	for i := range ow {
+		ow[i] = 0.05 * float32(i%7-3) // the output layer starts at zero, which would zero the input layer's gradient
+	}
+	if err := out.SetValue(tensors.FromFlatDataAndDimensions(ow, out.Shape().Dimensions...)); err != nil {
+		t.Fatal(err)
+	}
+	a, err := plain.Exec(args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := hand.Exec(args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, name := range []string{"input", "output"} {
+		pa, ha := tensors.MustCopyFlatData[float32](a[i]), tensors.MustCopyFlatData[float32](h[i])
+		var worst, size float64
+		for j := range pa {
+			worst = math.Max(worst, math.Abs(float64(pa[j]-ha[j])))
+			size = math.Max(size, math.Abs(float64(pa[j])))
+		}
+		if size == 0 || worst > 1e-4*size {
+			t.Errorf("%s layer: plain autodiff vs hand-formed max |Δ| %g, max |g| %g", name, worst, size)
+		}
 	}
 }

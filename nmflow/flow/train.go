@@ -339,7 +339,7 @@ func (t *trainer) stepGraph(scope *model.Scope, in []*Node) []*Node {
 		vars = trainable(vel, g)
 		grads = Gradient(loss, varNodes(vars, g)...)
 	} else {
-		v, w := velocity(vel, t.cfg.Net, xt, tt, nil)
+		v, w := velocity(vel, t.cfg.Net, xt, tt, nil, true)
 		if t.cfg.Predict == PredictTarget {
 			v = Add(xt, v)
 		}

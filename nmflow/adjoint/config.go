@@ -1,0 +1,92 @@
+package adjoint
+
+import (
+	"fmt"
+	"math"
+)
+
+// Loss weightings (Config.Weight).
+const (
+	WeightOutput  = "output"
+	WeightAdjoint = "adjoint"
+)
+
+// Config is what a fine-tuning run computes; it is stored with the result, and a resumed run
+// must use the same one.
+type Config struct {
+	// Lambda is λ in p*(θ) ∝ p_base(θ)·exp(λ·r(θ)). It has no default: 0 is valid and leaves the
+	// model where it is (the adjoint, hence the loss, is zero).
+	Lambda float64 `json:"lambda"`
+	Steps  int     `json:"steps"` // SDE steps on [0, 1] (default 40)
+	Times  int     `json:"times"` // loss times drawn per trajectory (default 4, at most Steps−1)
+	Batch  int     `json:"batch"` // trajectories per iteration (default 32)
+	Iters  int     `json:"iters"` // iterations (default 100)
+	LR     float64 `json:"lr"`    // Adam learning rate (default 1e-3)
+	// Clip is the global gradient-norm clip (default 1; negative disables it).
+	Clip float64 `json:"clip"`
+	// LossQuantile q: a sample whose loss exceeds the running level c has its gradient scaled by
+	// c/loss, c being an EMA (decay LossEMA) of the q-quantile of the per-sample losses of
+	// earlier iterations (default 0.9; negative disables clipping).
+	LossQuantile float64 `json:"loss_quantile"`
+	LossEMA      float64 `json:"loss_ema"` // default 0.9
+	// Weight chooses how the loss weighs the grid times; both have the same minimizer at every
+	// time, they differ in what an imperfect fit trades off. WeightOutput (the default) measures
+	// each term in units of the network's output: ‖Δv − Δv*‖²/s(t)² with s = ∂v/∂output.
+	// WeightAdjoint is the loss as the paper writes it, ‖2Δv/σ + σã‖², whose weight 4/(σ·s)²
+	// grows like 1/(1 − t)³ for a target-prediction model: there a tiny change of the output
+	// near t = 1 outweighs everything else (a trial on an MNIST meta-model diverged).
+	Weight string `json:"weight"`
+	Seed   uint64 `json:"seed"`
+}
+
+// Defaults fills unset fields and validates.
+func (c Config) Defaults() (Config, error) {
+	if c.Steps == 0 {
+		c.Steps = 40
+	}
+	if c.Times == 0 {
+		c.Times = min(4, max(c.Steps-1, 1))
+	}
+	if c.Batch == 0 {
+		c.Batch = 32
+	}
+	if c.Iters == 0 {
+		c.Iters = 100
+	}
+	if c.LR == 0 {
+		c.LR = 1e-3
+	}
+	if c.Clip == 0 {
+		c.Clip = 1
+	}
+	if c.LossQuantile == 0 {
+		c.LossQuantile = 0.9
+	}
+	if c.LossEMA == 0 {
+		c.LossEMA = 0.9
+	}
+	if c.Weight == "" {
+		c.Weight = WeightOutput
+	}
+	switch {
+	case c.Weight != WeightOutput && c.Weight != WeightAdjoint:
+		return c, fmt.Errorf("adjoint: unknown loss weighting %q (want %s or %s)", c.Weight, WeightOutput, WeightAdjoint)
+	case math.IsNaN(c.Lambda) || math.IsInf(c.Lambda, 0) || c.Lambda < 0:
+		return c, fmt.Errorf("adjoint: λ must be a finite number ≥ 0, got %v", c.Lambda)
+	case c.Steps < 2:
+		return c, fmt.Errorf("adjoint: need at least 2 SDE steps, got %d", c.Steps)
+	case c.Times < 1 || c.Times > c.Steps-1:
+		return c, fmt.Errorf("adjoint: loss times per trajectory must be in 1..%d (the steps after t = 0), got %d", c.Steps-1, c.Times)
+	case c.Batch < 1 || c.Iters < 1:
+		return c, fmt.Errorf("adjoint: need batch ≥ 1 and iters ≥ 1, got %d and %d", c.Batch, c.Iters)
+	case !(c.LR > 0) || math.IsInf(c.LR, 0):
+		return c, fmt.Errorf("adjoint: learning rate must be > 0, got %v", c.LR)
+	case math.IsNaN(c.Clip):
+		return c, fmt.Errorf("adjoint: gradient clip must be a number (negative: off), got NaN")
+	case c.LossQuantile > 1 || math.IsNaN(c.LossQuantile):
+		return c, fmt.Errorf("adjoint: loss-clipping quantile must be in (0, 1] (negative: off), got %v", c.LossQuantile)
+	case !(c.LossEMA > 0 && c.LossEMA < 1):
+		return c, fmt.Errorf("adjoint: loss-clipping EMA decay must be in (0, 1), got %v", c.LossEMA)
+	}
+	return c, nil
+}
