@@ -30,7 +30,7 @@ export JUPYTER_DATA_DIR ?= $(CURDIR)/.jupyter
 RUN_NOTEBOOKS := bash scripts/run-notebooks.sh
 
 .PHONY: help deps kernel build vet unit notebooks test demo lab bench gobench clean distclean fuzz fuzz-short
-.PHONY: test-browser
+.PHONY: test-browser test-torch
 
 help: ## list the targets
 	@echo "nmflow make targets:"
@@ -72,6 +72,9 @@ lab: ## Jupyter Notebook with the Go kernel, serving this repository on 127.0.0.
 	@WITH_LAB=1 bash scripts/install-gonb.sh
 	/usr/bin/jupyter notebook --no-browser --ip=$(LAB_IP) --port=$(PORT) --allow-root --notebook-dir=$(CURDIR) \
 		--MappingKernelManager.default_kernel_name=gonb
+
+test-torch: ## PyTorch → nmflow → PyTorch round trip (needs python3-torch: apt-get install python3-torch)
+	GOMLX_BACKEND=go $(GO) test -tags torch -count=1 -run TestPyTorchRoundTrip ./nmflow/interop
 
 test-browser: ## notebooks/02-quickstart.ipynb through make lab's Jupyter in headless Chromium (NMFLOW_SCALE=ci; screenshot in _build/browser/)
 	@bash scripts/browser-test.sh
