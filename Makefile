@@ -87,7 +87,7 @@ test-browser: ## notebooks/02-quickstart.ipynb through make lab's Jupyter in hea
 FUZZ_TARGETS := nmflow/data:FuzzParseIDX nmflow/data:FuzzParseCIFAR nmflow/data:FuzzGunzip \
 	nmflow/traj:FuzzSafetensors nmflow/traj:FuzzTrajectory \
 	nmflow/interop:FuzzPickle nmflow/interop:FuzzTorch nmflow/interop:FuzzNpy nmflow/interop:FuzzNpz
-FUZZ_SHORT ?= 3s
+FUZZ_SHORT ?= 5s
 FUZZ_TIME ?= 2m
 define run-fuzz
 	@set -e; mkdir -p _build/fuzz; cache=$$($(GO) env GOCACHE)/fuzz/$$($(GO) list -m); built=""; \

@@ -45,6 +45,39 @@ type Options struct {
 	// Decoder maps the meta-model's space to raw weights for the reward (nil: the base model's
 	// inverse normalizer). Set it for latent meta-models.
 	Decoder Decoder
+	// LRCut in (0,1) continues a run that diverges (a NaN or Inf loss or gradient norm): it goes
+	// back to the last checkpoint in Dir (the start when none was saved yet), multiplies the
+	// learning rate by LRCut from there on and goes on, at most MaxLRCuts times; the cuts are
+	// recorded in Result.LRCuts (finetune.json), so a resumed run reapplies them, and are not
+	// part of Config, so rerunning a stopped run with the same Config and an LRCut continues it
+	// from its last checkpoint. It needs Dir. 0 stops with a *DivergedError instead. A run that
+	// does not diverge is unaffected (flow.Options.LRCut and zoo.Options.LRCut do the same).
+	LRCut float64
+	// MaxLRCuts bounds the cuts of a run, those recorded by earlier (resumed) calls included
+	// (default 3).
+	MaxLRCuts int
+}
+
+// DivergedError reports a NaN or Inf loss or gradient norm. Nothing of that iteration is kept; the
+// last checkpoint in Options.Dir (if any) is from before it and is kept: see Options.LRCut.
+type DivergedError struct {
+	Iter     int     // the iteration (0-based) whose loss or gradient norm was not finite
+	What     string  // "loss" or "gradient norm"
+	Value    float64 // the NaN or ±Inf found
+	LR       float64 // the learning rate of that iteration (Config.LR times the cuts so far)
+	LastGood int     // iterations done at the last checkpoint in Dir (0: none saved)
+	Dir      string  // Options.Dir ("" when the run keeps no checkpoints)
+}
+
+func (e *DivergedError) Error() string {
+	msg := fmt.Sprintf("adjoint: %s became %v at iteration %d (learning rate %g)", e.What, e.Value, e.Iter, e.LR)
+	switch {
+	case e.Dir == "":
+		return msg + "; lower the learning rate, λ or the gradient clip, or fine-tune with an output folder (Options.Dir, --out) and Options.LRCut (--lr-cut, e.g. 0.5) to go back to the last checkpoint with a lower learning rate and continue"
+	case e.LastGood == 0:
+		return msg + fmt.Sprintf("; no checkpoint was saved in %s before it: rerun the same fine-tuning with Options.LRCut (--lr-cut, e.g. 0.5) to restart it with a lower learning rate, or lower the learning rate, λ or the gradient clip in another output folder", e.Dir)
+	}
+	return msg + fmt.Sprintf(". The last checkpoint (iteration %d) is kept in %s: rerun the same fine-tuning with Options.LRCut (--lr-cut, e.g. 0.5) to continue from it with a lower learning rate, or lower the learning rate, λ or the gradient clip in another output folder (a resume needs the same settings)", e.LastGood, e.Dir)
 }
 
 // ErrStopped reports a run interrupted by Options.StopAfter or a cancelled context.
@@ -82,8 +115,25 @@ type Result struct {
 	GradNorm      []float32   `json:"grad_norm_history"`
 	ClipLevel     []float64   `json:"clip_level_history"`
 	WallSeconds   float64     `json:"wall_seconds"`
+	// LRCuts lists the learning-rate cuts made after divergences (Options.LRCut), in order; Step
+	// and Diverged count iterations: from iteration Step on, the learning rate is Config.LR·Scale.
+	LRCuts []flow.LRCut `json:"lr_cuts,omitempty"`
 
 	Model *flow.Model `json:"-"` // the fine-tuned meta-model; sample it like any other
+
+	saved int // iterations done at the newest checkpoint in the output folder (0: none)
+}
+
+// lrScaleAt is the learning-rate multiplier of iteration it: that of the last cut made at or
+// before it (as flow.Model's). Cuts go back to checkpoints, which only move forward.
+func (r *Result) lrScaleAt(it int) float64 {
+	scale := 1.0
+	for _, c := range r.LRCuts {
+		if c.Step <= it {
+			scale = c.Scale
+		}
+	}
+	return scale
 }
 
 // Exact reports whether the memoryless schedule is exact for m: its flow must carry a standard
@@ -117,6 +167,12 @@ func FineTune(ctx context.Context, base *flow.Model, reward Reward, cfg Config, 
 	if reward == nil {
 		return nil, fmt.Errorf("adjoint: no reward given (adjoint.NewCrossEntropy, adjoint.Linear or your own adjoint.Reward)")
 	}
+	if !(opt.LRCut >= 0 && opt.LRCut < 1) {
+		return nil, fmt.Errorf("adjoint: Options.LRCut must be in (0,1) (0: stop on divergence), got %v", opt.LRCut)
+	}
+	if opt.LRCut > 0 && opt.Dir == "" {
+		return nil, fmt.Errorf("adjoint: Options.LRCut needs Options.Dir: a divergence goes back to the last checkpoint saved there")
+	}
 	mean, std, err := base.SourceMoments()
 	if err != nil {
 		return nil, err
@@ -128,41 +184,68 @@ func FineTune(ctx context.Context, base *flow.Model, reward Reward, cfg Config, 
 	res := &Result{Config: cfg, Reward: reward.Name(), Metrics: reward.Metrics(), Base: refOf(base), Exact: Exact(base)}
 	res.MetricHistory = make([][]float32, len(res.Metrics))
 
-	store := model.NewStore()
+	// The fine-tuned field under /vel and a frozen copy of the base under /base/vel, both starting
+	// at the base's weights; a function, since a resume may have to try more than one checkpoint.
 	var frozen []*model.Variable
-	for v := range base.Weights().IterVariables() {
-		path := model.JoinPath(v.Scope(), v.Name())
-		for _, p := range []string{"/" + baseScope + path, path} {
-			val, err := v.Value()
-			if err != nil {
-				return nil, fmt.Errorf("adjoint: reading %s: %w", path, err)
-			}
-			clone, err := val.LocalClone()
-			if err != nil {
-				return nil, fmt.Errorf("adjoint: copying %s: %w", path, err)
-			}
-			nv, err := store.CreateVariable(p, clone)
-			if err != nil {
-				return nil, fmt.Errorf("adjoint: %w", err)
-			}
-			if p != path {
-				frozen = append(frozen, nv.SetTrainable(false))
+	newStore := func() (*model.Store, error) {
+		store := model.NewStore()
+		frozen = frozen[:0]
+		for v := range base.Weights().IterVariables() {
+			path := model.JoinPath(v.Scope(), v.Name())
+			for _, p := range []string{"/" + baseScope + path, path} {
+				val, err := v.Value()
+				if err != nil {
+					return nil, fmt.Errorf("adjoint: reading %s: %w", path, err)
+				}
+				clone, err := val.LocalClone()
+				if err != nil {
+					return nil, fmt.Errorf("adjoint: copying %s: %w", path, err)
+				}
+				nv, err := store.CreateVariable(p, clone)
+				if err != nil {
+					return nil, fmt.Errorf("adjoint: %w", err)
+				}
+				if p != path {
+					frozen = append(frozen, nv.SetTrainable(false))
+				}
 			}
 		}
+		return store, nil
 	}
-	var ckpt *checkpoint.Handler
+	// open starts the engine on a store: a fresh one at the base's weights, or the newest
+	// loadable checkpoint of the output folder (with the handler that saves the next ones) when
+	// there is one; the record is cut back to the checkpoint's iteration.
+	open := func() (*engine, *checkpoint.Handler, error) {
+		var store *model.Store
+		var ckpt *checkpoint.Handler
+		var err error
+		if opt.Dir != "" {
+			store, ckpt, err = res.loadState(opt.Dir, newStore)
+			if ckpt != nil {
+				ckpt.ExcludeVarsFromSaving(frozen...) // the base weights come from the base model
+			}
+		} else {
+			store, err = newStore()
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		eng, err := newEngine(base.ComputeBackend(), cfg, store, base.Field, base.FieldGradients, base.FieldScale, mean, std, base.DrawSource, reward, decode)
+		return eng, ckpt, err
+	}
 	if opt.Dir != "" {
-		if ckpt, err = res.resume(opt.Dir, store, frozen); err != nil {
+		if err := res.resume(opt.Dir); err != nil {
 			return nil, err
 		}
 	}
-	eng, err := newEngine(base.ComputeBackend(), cfg, store, base.Field, base.FieldGradients, base.FieldScale, mean, std, base.DrawSource, reward, decode)
+	eng, ckpt, err := open()
 	if err != nil {
 		return nil, err
 	}
-	if err := res.run(ctx, eng, ckpt, opt); err != nil {
+	if eng, err = res.run(ctx, eng, ckpt, opt, open); err != nil {
 		return nil, err
 	}
+	store := eng.store
 	if res.Model, err = base.WithWeights(store); err != nil {
 		return nil, err
 	}
@@ -174,46 +257,61 @@ func FineTune(ctx context.Context, base *flow.Model, reward Reward, cfg Config, 
 	return res, nil
 }
 
-// resume prepares dir's checkpoints for store and, when dir holds a run with the same settings,
-// restores its history; the checkpoint is authoritative (the record is written just before it).
-func (r *Result) resume(dir string, store *model.Store, frozen []*model.Variable) (*checkpoint.Handler, error) {
+// resume checks what the output folder dir holds and, when it is a run with the same settings,
+// restores its record (loadState then cuts it back to the checkpoint's iteration). The learning-
+// rate cuts of the record are not settings: a run stopped by a divergence resumes with an LRCut.
+func (r *Result) resume(dir string) error {
 	js := filepath.Join(dir, resultFile)
 	if !exists(js) {
 		switch {
 		case exists(filepath.Join(dir, modelFile)):
-			return nil, fmt.Errorf("adjoint: %s holds a meta-model that is not a fine-tuning result; choose another output folder", dir)
+			return fmt.Errorf("adjoint: %s holds a meta-model that is not a fine-tuning result; choose another output folder", dir)
 		case exists(filepath.Join(dir, stateDir)):
-			return nil, fmt.Errorf("adjoint: %s has a %s/ folder but no %s; remove the folder or choose another", dir, stateDir, resultFile)
+			return fmt.Errorf("adjoint: %s has a %s/ folder but no %s; remove the folder or choose another", dir, stateDir, resultFile)
 		}
-	} else {
-		var old Result
-		if err := readJSON(js, &old); err != nil {
-			return nil, err
-		}
-		a, _ := json.Marshal(old.Config)
-		b, _ := json.Marshal(r.Config)
-		switch {
-		case string(a) != string(b):
-			return nil, fmt.Errorf("adjoint: %s holds a run with other settings:\n  there: %s\n  now:   %s\nuse the same settings to resume, or another output folder", dir, a, b)
-		case old.Reward != r.Reward:
-			return nil, fmt.Errorf("adjoint: %s holds a run with reward %q, not %q; use another output folder", dir, old.Reward, r.Reward)
-		case old.Base != r.Base:
-			return nil, fmt.Errorf("adjoint: %s was fine-tuned from another base model (%+v); use another output folder", dir, old.Base)
-		}
-		*r = old
-		r.Model = nil
+		return nil
 	}
-	h, err := checkpoint.Build(store).Dir(filepath.Join(dir, stateDir)).Keep(2).Done()
+	var old Result
+	if err := readJSON(js, &old); err != nil {
+		return err
+	}
+	a, _ := json.Marshal(old.Config)
+	b, _ := json.Marshal(r.Config)
+	switch {
+	case string(a) != string(b):
+		return fmt.Errorf("adjoint: %s holds a run with other settings:\n  there: %s\n  now:   %s\nuse the same settings to resume, or another output folder", dir, a, b)
+	case old.Reward != r.Reward:
+		return fmt.Errorf("adjoint: %s holds a run with reward %q, not %q; use another output folder", dir, old.Reward, r.Reward)
+	case old.Base != r.Base:
+		return fmt.Errorf("adjoint: %s was fine-tuned from another base model (%+v); use another output folder", dir, old.Base)
+	}
+	*r = old
+	r.Model = nil
+	return nil
+}
+
+// loadState returns a store made by newStore with dir's newest loadable checkpoint in it (one
+// that a kill during its save left unreadable is moved aside: flow.LoadCheckpoint; none: the
+// fresh store), and the handler that saves the next ones; it cuts the record back to the
+// checkpoint's iteration. The checkpoint is authoritative (the record is written just before it).
+func (r *Result) loadState(dir string, newStore func() (*model.Store, error)) (*model.Store, *checkpoint.Handler, error) {
+	ck := filepath.Join(dir, stateDir)
+	store, _, err := flow.LoadCheckpoint(ck, newStore)
 	if err != nil {
-		return nil, fmt.Errorf("adjoint: checkpoint folder %s: %w", dir, err)
+		return nil, nil, fmt.Errorf("%w; run the same fine-tuning again to start it over from iteration 0", err)
 	}
-	h.ExcludeVarsFromSaving(frozen...) // the base weights come from the base model
 	done := int(optimizer.GetGlobalStep(store))
 	if done > len(r.Loss) {
-		return nil, fmt.Errorf("adjoint: %s: checkpoint at iteration %d but the record has %d; remove the folder to start over", dir, done, len(r.Loss))
+		return nil, nil, fmt.Errorf("adjoint: %s: checkpoint at iteration %d but the record has %d; remove the folder to start over", dir, done, len(r.Loss))
 	}
 	r.truncate(done)
-	return h, nil
+	r.saved = done
+	// GoMLX loads the newest checkpoint into the store again: the one just loaded.
+	h, err := checkpoint.Build(store).Dir(ck).Keep(2).Done()
+	if err != nil {
+		return nil, nil, fmt.Errorf("adjoint: checkpoint folder %s: %w", ck, err)
+	}
+	return store, h, nil
 }
 
 func (r *Result) truncate(n int) {
@@ -224,31 +322,35 @@ func (r *Result) truncate(n int) {
 	}
 }
 
+// writeRecord writes the record finetune.json into dir.
+func (r *Result) writeRecord(dir string) error {
+	r.Format, r.Version, r.NmflowVersion = ResultFormat, ResultVersion, nmflow.Version
+	return writeJSON(filepath.Join(dir, resultFile), r)
+}
+
 // save writes the record, then the checkpoint.
 func (r *Result) save(dir string, ckpt *checkpoint.Handler) error {
-	r.Format, r.Version, r.NmflowVersion = ResultFormat, ResultVersion, nmflow.Version
-	if err := writeJSON(filepath.Join(dir, resultFile), r); err != nil {
+	if err := r.writeRecord(dir); err != nil {
 		return err
 	}
 	if err := ckpt.Save(); err != nil {
 		return fmt.Errorf("adjoint: saving checkpoint in %s: %w", dir, err)
 	}
+	r.saved = r.Iters
 	return nil
 }
 
-func (r *Result) run(ctx context.Context, eng *engine, ckpt *checkpoint.Handler, opt Options) error {
+// run iterates from r.Iters to the last iteration on eng, saving checkpoints with ckpt (nil: none),
+// and returns the engine it ended on: a divergence with Options.LRCut goes back to the newest
+// checkpoint through open, which starts a new engine.
+func (r *Result) run(ctx context.Context, eng *engine, ckpt *checkpoint.Handler, opt Options, open func() (*engine, *checkpoint.Handler, error)) (*engine, error) {
 	cfg := r.Config
 	every := opt.CheckpointEvery
 	if every <= 0 {
 		every = 10
 	}
 	label := fmt.Sprintf("finetune %s λ=%g", r.Reward, cfg.Lambda)
-	var bar *progress.Bar
-	if opt.Progress != nil {
-		bar = progress.NewWriter(opt.Progress, cfg.Iters, label)
-	} else {
-		bar = progress.New(cfg.Iters, label)
-	}
+	bar := progress.To(opt.Progress, cfg.Iters, label)
 	defer bar.Done()
 	bar.Set(r.Iters)
 	start := time.Now()
@@ -257,26 +359,39 @@ func (r *Result) run(ctx context.Context, eng *engine, ckpt *checkpoint.Handler,
 		start = time.Now()
 		return r.save(opt.Dir, ckpt)
 	}
-	level := 0.0
-	if r.Iters > 0 {
-		level = r.ClipLevel[r.Iters-1]
+	levelAt := func(n int) float64 { // the clip level after n iterations
+		if n == 0 {
+			return 0
+		}
+		return r.ClipLevel[n-1]
 	}
+	level := levelAt(r.Iters)
 	done := 0
 	for it := r.Iters; it < cfg.Iters; it++ {
 		if err := ctx.Err(); err != nil {
-			if ckpt != nil && done > 0 {
+			if ckpt != nil && done > 0 && r.Iters > r.saved {
 				if serr := save(); serr != nil {
-					return serr
+					return nil, serr
 				}
 			}
-			return fmt.Errorf("%w: %v", ErrStopped, err)
+			return nil, fmt.Errorf("%w: %v", ErrStopped, err)
 		}
+		eng.cfg.LR = cfg.LR * r.lrScaleAt(it) // the engine passes it to each Adam step
 		st, err := eng.iterate(it, level)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if math.IsNaN(st.loss) || math.IsInf(st.loss, 0) {
-			return fmt.Errorf("adjoint: loss became %v at iteration %d; lower the learning rate (now %g), λ (%g) or the gradient clip (%g)", st.loss, it, cfg.LR, cfg.Lambda, cfg.Clip)
+		// The gradient norm too: a NaN gradient makes the weights NaN before the loss shows it, and
+		// the next checkpoint would save them. Nothing of this iteration is kept.
+		if d := divergence(it, eng.cfg.LR, st); d != nil {
+			var ok bool
+			if eng, ckpt, ok, err = r.diverged(d, opt, open); !ok {
+				return nil, err
+			}
+			bar.Set(r.Iters)
+			level = levelAt(r.Iters)
+			it = r.Iters - 1
+			continue
 		}
 		level = nextLevel(level, st.perSample, cfg.LossQuantile, cfg.LossEMA)
 		r.RewardHistory = append(r.RewardHistory, float32(st.reward))
@@ -295,15 +410,70 @@ func (r *Result) run(ctx context.Context, eng *engine, ckpt *checkpoint.Handler,
 		stop := opt.StopAfter > 0 && done >= opt.StopAfter && !last
 		if ckpt != nil && (r.Iters%every == 0 || last || stop) {
 			if err := save(); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		if stop {
-			return ErrStopped
+			return nil, ErrStopped
 		}
 	}
 	r.WallSeconds += time.Since(start).Seconds()
+	return eng, nil
+}
+
+// divergence returns the divergence of iteration it if its loss or gradient norm is NaN or ±Inf.
+func divergence(it int, lr float64, st *stats) *DivergedError {
+	for _, q := range []struct {
+		what string
+		v    float64
+	}{{"loss", st.loss}, {"gradient norm", st.gnorm}} {
+		if math.IsNaN(q.v) || math.IsInf(q.v, 0) {
+			return &DivergedError{Iter: it, What: q.what, Value: q.v, LR: lr}
+		}
+	}
 	return nil
+}
+
+// diverged handles the divergence d. With Options.LRCut (and a cut left) it goes back to the
+// newest checkpoint in Options.Dir (the start if there is none) through open, records the cut
+// and returns the new engine and handler with ok; otherwise it returns the error to stop with.
+func (r *Result) diverged(d *DivergedError, opt Options, open func() (*engine, *checkpoint.Handler, error)) (*engine, *checkpoint.Handler, bool, error) {
+	d.LastGood, d.Dir = r.saved, opt.Dir
+	if opt.Dir == "" {
+		return nil, nil, false, d
+	}
+	if opt.LRCut == 0 {
+		if !exists(filepath.Join(opt.Dir, resultFile)) {
+			// Nothing saved yet: a record at iteration 0 lets the same run be started again (with
+			// an LRCut) in this folder, whose finetune-ckpt/ may exist already.
+			start := *r
+			start.MetricHistory = append([][]float32(nil), r.MetricHistory...)
+			start.truncate(0)
+			if err := start.writeRecord(opt.Dir); err != nil {
+				return nil, nil, false, errors.Join(d, err)
+			}
+		}
+		return nil, nil, false, d
+	}
+	maxCuts := opt.MaxLRCuts
+	if maxCuts <= 0 {
+		maxCuts = 3
+	}
+	if len(r.LRCuts) >= maxCuts {
+		return nil, nil, false, fmt.Errorf("%w (gave up after %d learning-rate cuts)", d, len(r.LRCuts))
+	}
+	eng, ckpt, err := open()
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("adjoint: going back to the last checkpoint after %v: %w", d, err)
+	}
+	r.LRCuts = append(r.LRCuts, flow.LRCut{Step: r.Iters, Scale: r.lrScaleAt(d.Iter) * opt.LRCut, Diverged: d.Iter,
+		What: fmt.Sprintf("%s is %v", d.What, d.Value)})
+	// Record the cut now, with the checkpoint's iterations: a run stopped before its next save
+	// resumes with it.
+	if err := r.writeRecord(opt.Dir); err != nil {
+		return nil, nil, false, err
+	}
+	return eng, ckpt, true, nil
 }
 
 // info is the progress line: the last iteration's reward, metrics, loss and KL proxy.

@@ -128,6 +128,15 @@ func NewWriter(w io.Writer, total int, label string, opts ...Option) *Bar {
 	return newBar(m, w, total, label, cfg)
 }
 
+// To is NewWriter(w, ...) when w is non-nil and New(...) otherwise: the choice every long job
+// with an optional Progress writer makes.
+func To(w io.Writer, total int, label string, opts ...Option) *Bar {
+	if w != nil {
+		return NewWriter(w, total, label, opts...)
+	}
+	return New(total, label, opts...)
+}
+
 // Disabled reports whether NMFLOW_PROGRESS turns progress output off.
 func Disabled() bool {
 	switch strings.ToLower(strings.TrimSpace(os.Getenv(EnvProgress))) {

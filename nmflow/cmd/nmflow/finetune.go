@@ -19,6 +19,7 @@ import (
 	"github.com/nmflow/nmflow/nmflow/data"
 	"github.com/nmflow/nmflow/nmflow/feed"
 	"github.com/nmflow/nmflow/nmflow/flow"
+	"github.com/nmflow/nmflow/nmflow/vae"
 )
 
 func init() {
@@ -27,7 +28,7 @@ func init() {
 
 func runFinetune(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("finetune", "finetune --model M --reward ce --dataset fashion-mnist --lambda L --iters N --out M2", stderr)
-	modelDir := fs.String("model", "model", "base meta-model folder (written by 'nmflow fit')")
+	modelDir := fs.String("model", "model", "base meta-model folder (written by 'nmflow fit'; a latent one, with vae/, is fine-tuned through its decoder)")
 	reward := fs.String("reward", "ce", "reward: ce (−cross-entropy of the generated nets on a minibatch of --dataset)")
 	dataset := fs.String("dataset", "", "dataset of the reward: "+strings.Join(data.Names(), ", ")+" (default: the base nets' own)")
 	split := fs.String("split", "train", "split the reward's minibatches come from: train or test")
@@ -47,7 +48,11 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 	every := fs.Int("checkpoint-every", 10, "save a resumable checkpoint every N iterations")
 	out := fs.String("out", "", "output folder: the fine-tuned meta-model (for 'nmflow sample'), finetune.json and checkpoints; an unfinished run there with the same settings is resumed")
 	asJSON := fs.Bool("json", false, "print a JSON summary on stdout")
+	lrCut, maxCuts := lrCutFlags(fs, "the fine-tuning")
 	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	if err := checkLRCut(*lrCut, *maxCuts); err != nil {
 		return err
 	}
 	// adjoint.Config reads 0 as "use the default" for these; say so rather than silently substituting.
@@ -91,17 +96,29 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 	if cfg, err = cfg.Defaults(); err != nil {
 		return err
 	}
-	base, err := flow.Load(*modelDir, nil)
-	if err != nil {
-		return err
+	// A latent meta-model (fit --latent vae) generates latents: the reward reads the nets its VAE
+	// decodes, and the output folder gets the VAE too, so 'nmflow sample' decodes the fine-tuned one.
+	var lf *vae.LatentFlow
+	var base *flow.Model
+	var info flow.BaseInfo
+	if vae.IsLatent(*modelDir) {
+		if lf, err = vae.LoadLatent(*modelDir, nil); err != nil {
+			return err
+		}
+		base, info = lf.Flow, lf.VAE.Base
+	} else {
+		if base, err = flow.Load(*modelDir, nil); err != nil {
+			return err
+		}
+		info = base.Base
 	}
-	net, err := arch.New(base.Base.Arch)
+	net, err := arch.New(info.Arch)
 	if err != nil {
 		return fmt.Errorf("the base model's architecture: %w", err)
 	}
 	name := *dataset
 	if name == "" {
-		name = base.Base.Dataset.Name
+		name = info.Dataset.Name
 	}
 	ds, err := data.Load(name, data.Options{Dir: *dataDir, Log: stderr})
 	if err != nil {
@@ -111,7 +128,7 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%s has %d classes of %v images, the base nets (%s) take %v inputs and %d classes", name, len(ds.Classes), ds.Shape, net.Spec(), net.Spec().Input, net.Spec().Classes)
 	}
 	// The nets see inputs preprocessed as in their own training, whatever the reward's dataset.
-	meta := base.Base.Dataset
+	meta := info.Dataset
 	mean, std := meta.Mean, meta.Std
 	if len(mean) == 0 {
 		mean, std = make([]float32, ds.Shape[0]), slices.Repeat([]float32{1}, ds.Shape[0])
@@ -136,11 +153,21 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stderr, "nmflow finetune: %s from %s (%s, P=%d), λ=%g, %d iterations × %d trajectories × %d SDE steps\n",
 		r.Name(), *modelDir, net.Spec(), net.Layout().Size(), cfg.Lambda, cfg.Iters, cfg.Batch, cfg.Steps)
+	if lf != nil {
+		fmt.Fprintf(stderr, "nmflow finetune: latent meta-model (d_z=%d): the reward reads the nets its VAE decodes; the VAE is copied to %s\n",
+			lf.VAE.Config.LatentDim, filepath.Join(*out, vae.Dir))
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()
-	res, err := adjoint.FineTune(ctx, base, r, cfg, adjoint.Options{Dir: *out, CheckpointEvery: *every, Progress: stderr})
+	opt := adjoint.Options{Dir: *out, CheckpointEvery: *every, Progress: stderr, LRCut: *lrCut, MaxLRCuts: *maxCuts}
+	var res *adjoint.Result
+	if lf != nil {
+		res, _, err = lf.FineTune(ctx, r, cfg, opt)
+	} else {
+		res, err = adjoint.FineTune(ctx, base, r, cfg, opt)
+	}
 	if errors.Is(err, adjoint.ErrStopped) {
 		saved := "no checkpoint was saved yet"
 		if p, _ := adjoint.ReadResult(*out); p != nil {
@@ -159,6 +186,12 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 		"loss_last": jsonFloat(tailMean(res.Loss, n)), "kl_last": jsonFloat(tailMean(res.KL, n)),
 		"wall_seconds": wall, "total_seconds": res.WallSeconds, "seed": cfg.Seed,
 	}
+	if len(res.LRCuts) > 0 {
+		summary["lr_cuts"] = res.LRCuts
+	}
+	if lf != nil {
+		summary["latent"] = "vae"
+	}
 	for i, m := range res.Metrics {
 		summary[m+"_first"] = jsonFloat(float64(res.MetricHistory[i][0]))
 		summary[m+"_last"] = jsonFloat(tailMean(res.MetricHistory[i], n))
@@ -172,5 +205,8 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, ", %s %.4f → %.4f", m, res.MetricHistory[i][0], tailMean(res.MetricHistory[i], n))
 	}
 	fmt.Fprintf(stdout, "; KL proxy %.3g; sample it with: nmflow sample --model %s\n", tailMean(res.KL, n), *out)
+	for _, c := range res.LRCuts {
+		fmt.Fprintf(stdout, "learning rate ×%g from iteration %d (%s at iteration %d)\n", c.Scale, c.Step, c.What, c.Diverged)
+	}
 	return nil
 }

@@ -158,22 +158,22 @@ func runReport(args []string, stdout, stderr io.Writer) error {
 	rep.Artifacts = arts
 	rep.Reproduce = reproduceSteps(rep)
 
-	if err := os.WriteFile(filepath.Join(*out, "notebook.ipynb"), raw, 0o644); err != nil {
-		return err
-	}
+	// Each file is written atomically (traj.WriteAtomic): a report regenerated into the same
+	// folder and killed half-way leaves every file either the old one or the new one, whole.
 	js, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(*out, "report.json"), append(js, '\n'), 0o644); err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(*out, "README.md"), []byte(readmeText(rep, name)), 0o644); err != nil {
-		return err
-	}
-	page := renderReport(book, rep, name)
-	if err := os.WriteFile(filepath.Join(*out, "index.html"), []byte(page), 0o644); err != nil {
-		return err
+	for _, f := range []struct {
+		name string
+		body []byte
+	}{
+		{"notebook.ipynb", raw}, {"report.json", append(js, '\n')},
+		{"README.md", []byte(readmeText(rep, name))}, {"index.html", []byte(renderReport(book, rep, name))},
+	} {
+		if err := writeReportFile(filepath.Join(*out, f.name), f.body); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(stderr, "report: %d code cells, %d figures, %d artifacts (%d copied) → %s\n",
 		rep.Notebook.CodeCells, rep.Notebook.Images, len(arts), countCopied(arts), filepath.Join(*out, "index.html"))
@@ -485,12 +485,18 @@ func copyPath(src, dst string) error {
 		if d.IsDir() {
 			return os.MkdirAll(target, 0o755)
 		}
-		b, err := os.ReadFile(p)
+		f, err := os.Open(p)
 		if err != nil {
 			return err
 		}
-		return os.WriteFile(target, b, 0o644)
+		defer f.Close()
+		return traj.WriteAtomic(target, func(w io.Writer) error { _, err := io.Copy(w, f); return err })
 	})
+}
+
+// writeReportFile writes b to path atomically (traj.WriteAtomic: temporary file, fsync, rename).
+func writeReportFile(path string, b []byte) error {
+	return traj.WriteAtomic(path, func(w io.Writer) error { _, err := w.Write(b); return err })
 }
 
 // ---- environment and reproduction ----

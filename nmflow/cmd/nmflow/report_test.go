@@ -2,8 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -119,6 +121,58 @@ func TestReportCommand(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Errorf("missing %s: %v", f, err)
 		}
+	}
+
+	// Every file is written atomically (traj.WriteAtomic): regenerating the report into the same
+	// folder replaces each file whole (a new file renamed over the old: the stale 0600 README.md
+	// comes back 0644, which a write in place would not do), with the same content (report.json
+	// differs only in the creation time), and leaves no temporary file.
+	first := map[string][]byte{}
+	for _, f := range []string{"notebook.ipynb", "README.md", "report.json", filepath.Join("artifacts", "t09-model-a", "ckpt", "x.bin")} {
+		if first[f], err = os.ReadFile(filepath.Join(out, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if src, _ := os.ReadFile(nbPath); string(first["notebook.ipynb"]) != string(src) {
+		t.Errorf("notebook.ipynb is not a copy of the notebook")
+	}
+	if string(first[filepath.Join("artifacts", "t09-model-a", "ckpt", "x.bin")]) != "weights" {
+		t.Errorf("copied x.bin holds %q", first[filepath.Join("artifacts", "t09-model-a", "ckpt", "x.bin")])
+	}
+	if err := os.WriteFile(filepath.Join(out, "README.md"), []byte("stale"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errs := runCLI(t, "report", "--notebook", nbPath, "--artifacts", artDir, "--out", out); code != 0 {
+		t.Fatalf("second report: exit %d: %s", code, errs)
+	}
+	created := regexp.MustCompile(`"created": "[^"]*"`)
+	err = filepath.WalkDir(out, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(out, p)
+		if strings.Contains(d.Name(), ".tmp-") {
+			t.Errorf("temporary file %s left in the report", rel)
+		}
+		if st, err := os.Stat(p); err != nil || st.Mode().Perm() != 0o644 {
+			t.Errorf("%s: mode %v (%v), want 0644", rel, st.Mode().Perm(), err)
+		}
+		if want, ok := first[rel]; ok {
+			got, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			if rel == "report.json" {
+				got, want = created.ReplaceAll(got, nil), created.ReplaceAll(want, nil)
+			}
+			if string(got) != string(want) {
+				t.Errorf("%s differs after regenerating the report:\n%s\nwant\n%s", rel, got, want)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 
 	// The same zoo written again has a new creation time in its header but the same tensor bytes.
