@@ -98,6 +98,10 @@ func (n *Normalizer) Inverse(z []float32) {
 	}
 }
 
+// Validate checks that n maps vectors of p parameters with finite means and positive scales
+// (a normalizer read from a file written by another package, e.g. vae).
+func (n *Normalizer) Validate(p int) error { return n.check(p) }
+
 func (n *Normalizer) check(p int) error {
 	if len(n.Mean) != p || len(n.Std) != p {
 		return fmt.Errorf("flow: normalizer has %d/%d values, want %d", len(n.Mean), len(n.Std), p)
