@@ -23,6 +23,12 @@ func TestSet(z *traj.Zoo, limit int, opt data.Options) (data.Split, *feed.Norm, 
 	if err != nil {
 		return data.Split{}, nil, err
 	}
+	return TestSplit(m, ds, limit)
+}
+
+// TestSplit is TestSet for a dataset already loaded (or transformed, e.g. a task's): ds's test
+// split cut as the dataset record m says, and m's input normalization.
+func TestSplit(m traj.DatasetMeta, ds *data.Dataset, limit int) (data.Split, *feed.Norm, error) {
 	test := ds.Test
 	if m.Test > 0 {
 		test = test.Head(m.Test)

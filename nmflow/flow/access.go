@@ -44,7 +44,8 @@ func (m *Model) Field(scope *model.Scope, x, t *Node) *Node {
 	if t.Rank() == 0 {
 		tb = BroadcastToDims(t, x.Shape().Dimensions[0])
 	}
-	return fieldFromOutput(m.Config.Predict, Velocity(scope.In("vel"), m.Config.Net, x, tb, nil), t)
+	vel := scope.In("vel")
+	return fieldFromOutput(m.Config.Predict, Velocity(vel, m.Config.Net, x, tb, m.nullCond(vel, x)), t)
 }
 
 // FieldScale is ∂v/∂(network output) of Field at times t (any shape): 1 for velocity
@@ -69,7 +70,7 @@ func (m *Model) FieldGradients(scope *model.Scope, x, t *Node) (v *Node, grads f
 		tb = BroadcastToDims(t, x.Shape().Dimensions[0])
 	}
 	vel := scope.In("vel")
-	out, w := velocity(vel, m.Config.Net, x, tb, nil, true)
+	out, w := velocity(vel, m.Config.Net, x, tb, m.nullCond(vel, x), true)
 	grads = func(loss *Node) ([]*model.Variable, []*Node) {
 		g := loss.Graph()
 		vars := trainable(vel, g, w.inW, w.outW)
@@ -144,6 +145,7 @@ func (m *Model) WithWeights(store *model.Store) (*Model, error) {
 	}
 	c := *m
 	c.sampler, c.solvers = s, map[string]*solve.Solver{}
+	c.embed, c.guide, c.guideSolvers = nil, nil, nil
 	c.Created = ""
 	return &c, nil
 }

@@ -3,7 +3,6 @@ package flow
 import (
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"time"
 
 	"github.com/gomlx/compute/dtypes"
@@ -87,9 +86,8 @@ func (m *Model) sampleJKO(n int, opt SampleOptions) (*Samples, error) {
 		return nil, fmt.Errorf("flow: a %s model moves in %d fixed steps; its states at the anchor times are Samples.Marginals (do not set At or KeepPath)", MethodJKO, len(m.AnchorTimes)-1)
 	}
 	p := m.Base.Layout.Size()
-	x0 := make([]float32, n*p)
-	src := &Source{Kind: m.Config.Source, Layout: m.Base.Layout, Law: m.Base.Init, norm: m.Norm}
-	if err := src.Sample(rand.New(rand.NewPCG(opt.Seed, 0x73616d706c65)), x0); err != nil { // "sample"
+	x0, err := m.startPoints(n, opt)
+	if err != nil {
 		return nil, err
 	}
 	if m.jkoStep == nil {

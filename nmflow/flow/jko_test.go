@@ -88,6 +88,14 @@ func TestJKORecoversQuadraticPotential(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// From the sample's own starting points (NormNone: exact), JKO takes the same steps.
+	s3, err := m.Sample(16, SampleOptions{From: s.Inits})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !equalFloats(s3.Weights, s.Weights) {
+		t.Error("JKO from a sample's own inits gave other nets")
+	}
 	if len(s.Marginals) != 3 || !equalFloats(s.Weights, s.Marginals[2]) || !equalFloats(s.Weights, s2.Weights) {
 		t.Errorf("JKO sampling: %d marginals (want 3), last = weights: %v, reproducible: %v",
 			len(s.Marginals), equalFloats(s.Weights, s.Marginals[2]), equalFloats(s.Weights, s2.Weights))

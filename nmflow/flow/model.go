@@ -76,6 +76,10 @@ type Model struct {
 	sampler *model.Store
 	solvers map[string]*solve.Solver
 	jkoStep *model.Exec // JKO's compiled explicit step
+	// Conditional models (cond.go): the support encoder, and the guided sampler's store and solvers.
+	embed        *model.Exec
+	guide        *model.Store
+	guideSolvers map[string]*solve.Solver
 }
 
 // LRCut records one learning-rate cut (Options.LRCut): the fit went back to its checkpoint at
@@ -197,14 +201,18 @@ func (m *Model) resume(dir string, newStore func() (*model.Store, error)) (*mode
 // corruptDir is the folder of dir/ckpt that receives checkpoints that fail to load.
 const corruptDir = "corrupt"
 
-// loadCheckpoint loads the newest checkpoint of dir/ckpt into a store made by newStore. GoMLX
-// writes a checkpoint's files in place (no rename), so a kill during a save leaves a newest
-// checkpoint that cannot be read: its files are moved aside into dir/ckpt/corrupt/ and the
-// previous one (Fit keeps two) is tried, each time with a fresh store. With no checkpoint in
-// dir/ckpt it returns a fresh store and loaded false; when every checkpoint failed, an error that
-// names what was moved aside.
+// loadCheckpoint loads the newest loadable checkpoint of dir/ckpt (LoadCheckpoint).
 func loadCheckpoint(dir string, newStore func() (*model.Store, error)) (store *model.Store, loaded bool, err error) {
-	ck := filepath.Join(dir, "ckpt")
+	return LoadCheckpoint(filepath.Join(dir, "ckpt"), newStore)
+}
+
+// LoadCheckpoint loads the newest GoMLX checkpoint of the folder ck into a store made by
+// newStore. GoMLX writes a checkpoint's files in place (no rename), so a kill during a save
+// leaves a newest checkpoint that cannot be read: its files are moved aside into ck/corrupt/ and
+// the previous one (keep two) is tried, each time with a fresh store. With no checkpoint in ck it
+// returns a fresh store and loaded false; when every checkpoint failed, an error that names what
+// was moved aside. Fit and adjoint.FineTune resume through it.
+func LoadCheckpoint(ck string, newStore func() (*model.Store, error)) (store *model.Store, loaded bool, err error) {
 	var moved []string
 	for {
 		names, err := listCheckpoints(ck)
@@ -306,6 +314,7 @@ func (m *Model) adoptEMA(train *model.Store) error {
 		return fmt.Errorf("flow: the checkpoint holds no EMA weights (/ema/vel/...)")
 	}
 	m.sampler, m.solvers, m.jkoStep = s, map[string]*solve.Solver{}, nil
+	m.embed, m.guide, m.guideSolvers = nil, nil, nil
 	return nil
 }
 
@@ -359,6 +368,15 @@ type SampleOptions struct {
 	// times of the zoo's checkpoints. The ODE is then solved interval by interval; a fixed-step
 	// method takes max(1, round(Steps·Δt)) steps on each, and KeepPath is not available.
 	At []float64
+	// From, if set, holds the n starting points [n,P] in raw (PyTorch) space instead of source
+	// draws, e.g. a zoo's own inits (checkpoint 0) to ask how well a Kaiming-source model retraces
+	// the runs it was fitted on. Seed is then unused.
+	From []float32
+	// Cond, for a conditional model (Config.Cond), generates for the task of Cond.Support with
+	// guidance weight Cond.Guidance. nil: the unconditional field v(x,t;∅).
+	Cond *Condition
+	// condOnly integrates the plain conditional field v(x,t;y) instead of the guided one (tests).
+	condOnly bool
 }
 
 // Samples are generated weights in raw (PyTorch) space.
@@ -383,6 +401,9 @@ func (m *Model) Sample(n int, opt SampleOptions) (*Samples, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("flow: number of samples must be ≥ 1, got %d", n)
 	}
+	if opt.Cond != nil && m.Config.Cond == nil {
+		return nil, fmt.Errorf("flow: the model is unconditional (fitted without Config.Cond); sample it without a Condition")
+	}
 	if m.Config.Method == MethodJKO {
 		return m.sampleJKO(n, opt)
 	}
@@ -394,18 +415,28 @@ func (m *Model) Sample(n int, opt SampleOptions) (*Samples, error) {
 		so.Steps = 100
 	}
 	p := m.Base.Layout.Size()
-	x0 := make([]float32, n*p)
-	src := &Source{Kind: m.Config.Source, Layout: m.Base.Layout, Law: m.Base.Init, norm: m.Norm}
-	if err := src.Sample(rand.New(rand.NewPCG(opt.Seed, 0x73616d706c65)), x0); err != nil { // "sample"
+	x0, err := m.startPoints(n, opt)
+	if err != nil {
 		return nil, err
 	}
 	sv, ok := m.solvers[so.Method]
+	if opt.Cond != nil {
+		y, err := m.Embed(opt.Cond.Support)
+		if err != nil {
+			return nil, err
+		}
+		if sv, err = m.guidedSolver(so.Method, y, opt.Cond.Guidance, opt.condOnly); err != nil {
+			return nil, err
+		}
+		ok = true
+	}
 	if !ok {
 		net, predict := m.Config.Net, m.Config.Predict
 		c := solve.ModelCompiler(m.be, m.sampler, func(scope *model.Scope, x, t *Node) *Node {
 			t = ConvertDType(t, x.DType())
 			tb := BroadcastToDims(t, x.Shape().Dimensions[0])
-			return fieldFromOutput(predict, Velocity(scope.In("vel"), net, x, tb, nil), t)
+			vel := scope.In("vel")
+			return fieldFromOutput(predict, Velocity(vel, net, x, tb, m.nullCond(vel, x)), t)
 		})
 		var err error
 		if sv, err = solve.NewSolver(c, so.Method); err != nil {
@@ -434,6 +465,26 @@ func (m *Model) Sample(n int, opt SampleOptions) (*Samples, error) {
 		out.Path = append(out.Path, raw)
 	}
 	return out, nil
+}
+
+// startPoints returns Sample's n starting points in normalized space: opt.From normalized, or
+// draws from the source law.
+func (m *Model) startPoints(n int, opt SampleOptions) ([]float32, error) {
+	p := m.Base.Layout.Size()
+	x0 := make([]float32, n*p)
+	if opt.From != nil {
+		if len(opt.From) != n*p {
+			return nil, fmt.Errorf("flow: SampleOptions.From holds %d values, want %d nets × %d parameters = %d", len(opt.From), n, p, n*p)
+		}
+		copy(x0, opt.From)
+		m.Norm.Forward(x0)
+		return x0, nil
+	}
+	src := &Source{Kind: m.Config.Source, Layout: m.Base.Layout, Law: m.Base.Init, norm: m.Norm}
+	if err := src.Sample(rand.New(rand.NewPCG(opt.Seed, 0x73616d706c65)), x0); err != nil { // "sample"
+		return nil, err
+	}
+	return x0, nil
 }
 
 // sampleAt integrates interval by interval through the times at, keeping the state at each.

@@ -257,3 +257,46 @@ func TestFitStopsOnCancel(t *testing.T) {
 		t.Errorf("err = %v, want ErrStopped", err)
 	}
 }
+
+// TestSampleFrom: SampleOptions.From starts the ODE at given raw-space points: a sample's own
+// inits reproduce it (up to the normalizer's rounding), other points give other nets, and a
+// wrong size is refused.
+func TestSampleFrom(t *testing.T) {
+	z := driftZoo(tinyLayout(), 16, 3, 1)
+	m, err := fitQuiet(t, z, smallConfig(), "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	so := solve.Options{Method: "rk4", Steps: 6}
+	s, err := m.Sample(5, SampleOptions{Solve: so, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := m.Sample(5, SampleOptions{Solve: so, From: s.Inits})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var worst float64
+	for i, w := range s.Weights {
+		worst = math.Max(worst, math.Abs(float64(w-again.Weights[i])))
+	}
+	if worst > 1e-4 {
+		t.Errorf("starting from a sample's own inits moved its weights by up to %g", worst)
+	}
+	own := z.Checkpoint(0)[:5*z.Params]
+	fromZoo, err := m.Sample(5, SampleOptions{Solve: so, From: own})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range fromZoo.Inits {
+		if math.Abs(float64(v-own[i])) > 1e-5 {
+			t.Fatalf("Inits[%d] = %v, want the given start %v", i, v, own[i])
+		}
+	}
+	if equalFloats(fromZoo.Weights, s.Weights) {
+		t.Error("other starting points gave the same nets")
+	}
+	if _, err := m.Sample(4, SampleOptions{Solve: so, From: own}); err == nil || !strings.Contains(err.Error(), "From holds") {
+		t.Errorf("4 nets from 5 starting points: err %v, want a size error", err)
+	}
+}

@@ -64,6 +64,9 @@ type Config struct {
 	Clip        float64 `json:"clip"`         // global gradient-norm clip (default 1; <0 disables)
 	EMA         float64 `json:"ema"`          // EMA decay of the weights used for sampling (default 0.999)
 	Seed        uint64  `json:"seed"`
+	// Cond makes the model conditional on a task's support set (FitConditional; see CondConfig).
+	// nil: unconditional, as before (the field is left out of model.json).
+	Cond *CondConfig `json:"cond,omitempty"`
 }
 
 // Defaults fills unset fields and validates.
@@ -150,6 +153,13 @@ func (c Config) Defaults() (Config, error) {
 		return c, fmt.Errorf("flow: need steps ≥ 1, batch ≥ 1, 0 ≤ warmup ≤ steps (got %d, %d, %d)", c.Steps, c.BatchSize, c.WarmUp)
 	case !(c.LR > 0) || c.MinLR < 0 || c.MinLR > 1 || c.WeightDecay < 0 || c.EMA < 0 || c.EMA >= 1:
 		return c, fmt.Errorf("flow: need lr > 0, 0 ≤ min_lr ≤ 1, weight_decay ≥ 0, 0 ≤ ema < 1")
+	}
+	if c.Cond != nil {
+		cc := *c.Cond
+		if err := cc.defaults(&c.Net, c.Method); err != nil {
+			return c, err
+		}
+		c.Cond = &cc
 	}
 	if err := c.Net.validate(); err != nil {
 		return c, err
@@ -238,10 +248,18 @@ type trainer struct {
 	// wideVars are the velocity net's input and output weights (CFM, MMFM), updated by host.
 	wideVars [2]*model.Variable
 	host     *hostOptimizer // their optimizer state; nil until the first step of a store
+	cond     *condData      // conditional fits (FitConditional); nil otherwise
 }
 
 // Fit trains a CFM meta-model on the zoo's trajectories.
 func Fit(ctx context.Context, z *traj.Zoo, cfg Config, opt Options) (*Model, error) {
+	if cfg.Cond != nil {
+		return nil, fmt.Errorf("flow: Config.Cond is set: fit a conditional model with FitConditional, which takes the tasks' zoos and support pools")
+	}
+	return fit(ctx, z, cfg, opt, nil)
+}
+
+func fit(ctx context.Context, z *traj.Zoo, cfg Config, opt Options, cond *condData) (*Model, error) {
 	cfg, err := cfg.Defaults()
 	if err != nil {
 		return nil, err
@@ -265,7 +283,7 @@ func Fit(ctx context.Context, z *traj.Zoo, cfg Config, opt Options) (*Model, err
 			return nil, err
 		}
 	}
-	t := &trainer{cfg: cfg, be: be, runs: z.Runs, p: z.Params}
+	t := &trainer{cfg: cfg, be: be, runs: z.Runs, p: z.Params, cond: cond}
 	inits, finals := z.Checkpoint(0), z.Checkpoint(target)
 	rows := make([][]float32, 0, 2*z.Runs)
 	for r := 0; r < z.Runs; r++ {
@@ -339,7 +357,11 @@ func (t *trainer) stepGraph(scope *model.Scope, in []*Node) []*Node {
 		vars = trainable(vel, g)
 		grads = Gradient(loss, varNodes(vars, g)...)
 	} else {
-		v, w := velocity(vel, t.cfg.Net, xt, tt, nil, true)
+		var cond *Node
+		if t.cond != nil {
+			cond = t.trainCond(vel, in[5], in[6])
+		}
+		v, w := velocity(vel, t.cfg.Net, xt, tt, cond, true)
 		if t.cfg.Predict == PredictTarget {
 			v = Add(xt, v)
 		}
@@ -468,13 +490,17 @@ func fieldFromOutput(predict string, out, t *Node) *Node {
 }
 
 // lrAt is the learning rate of step s (0-based): linear warm-up, then cosine down to MinLR·LR.
-func (c Config) lrAt(s int) float64 {
-	if s < c.WarmUp {
-		return c.LR * float64(s+1) / float64(c.WarmUp)
+func (c Config) lrAt(s int) float64 { return CosineLR(s, c.Steps, c.WarmUp, c.LR, c.MinLR) }
+
+// CosineLR is the learning rate of step s (0-based) of a run of the given steps: a linear warm-up
+// over warmUp steps to lr, then a cosine down to minFrac·lr at the last step.
+func CosineLR(s, steps, warmUp int, lr, minFrac float64) float64 {
+	if s < warmUp {
+		return lr * float64(s+1) / float64(warmUp)
 	}
-	frac := float64(s-c.WarmUp) / math.Max(1, float64(c.Steps-c.WarmUp))
-	lo := c.LR * c.MinLR
-	return lo + (c.LR-lo)*0.5*(1+math.Cos(math.Pi*frac))
+	frac := float64(s-warmUp) / math.Max(1, float64(steps-warmUp))
+	lo := lr * minFrac
+	return lo + (lr-lo)*0.5*(1+math.Cos(math.Pi*frac))
 }
 
 // emaAt is the EMA decay at step s (0-based), warmed up so the average starts at the first weights.
@@ -486,12 +512,13 @@ func (c Config) emaAt(s int) float64 {
 type scratch struct {
 	x0, x1, tt, eps []float32
 	anchors         [][]float32
+	runs            []int // the run of each example
 }
 
 func (t *trainer) newScratch() *scratch {
 	b, p := t.cfg.BatchSize, t.p
 	return &scratch{x0: make([]float32, b*p), x1: make([]float32, b*p), tt: make([]float32, b), eps: make([]float32, b*p),
-		anchors: make([][]float32, len(t.mid)+2)}
+		anchors: make([][]float32, len(t.mid)+2), runs: make([]int, b)}
 }
 
 // batch fills x_t and the regression target ([B,P]) and sc.tt for step s, deterministically from
@@ -500,7 +527,7 @@ func (t *trainer) batch(s int, sc *scratch, xt, target []float32) error {
 	rng := rand.New(rand.NewPCG(t.cfg.Seed, uint64(s)+1))
 	b, p := t.cfg.BatchSize, t.p
 	x0, x1, tt, eps := sc.x0, sc.x1, sc.tt, sc.eps
-	runs := make([]int, b)
+	runs := sc.runs
 	for i := 0; i < b; i++ {
 		r := rng.IntN(t.runs)
 		runs[i] = r
@@ -569,12 +596,7 @@ func (t *trainer) run(ctx context.Context, opt Options) error {
 		}
 	}
 	label := fmt.Sprintf("fit %s %s/%s", cfg.Method, cfg.Source, cfg.Coupling)
-	var bar *progress.Bar
-	if opt.Progress != nil {
-		bar = progress.NewWriter(opt.Progress, cfg.Steps, label)
-	} else {
-		bar = progress.New(cfg.Steps, label)
-	}
+	bar := progress.To(opt.Progress, cfg.Steps, label)
 	defer bar.Done()
 	start := time.Now()
 	stop := make(chan struct{})
@@ -597,7 +619,11 @@ func (t *trainer) run(ctx context.Context, opt Options) error {
 			return in.err
 		}
 		lr := cfg.lrAt(s) * t.m.lrScaleAt(s)
-		out, err := t.step.Exec(in.xt, in.target, in.t, float32(lr), float32(cfg.emaAt(s)))
+		args := []any{in.xt, in.target, in.t, float32(lr), float32(cfg.emaAt(s))}
+		for _, c := range in.cond {
+			args = append(args, c)
+		}
+		out, err := t.step.Exec(args...)
 		if err != nil {
 			return fmt.Errorf("flow: training step %d failed: %w", s, err)
 		}
@@ -750,6 +776,7 @@ func (t *trainer) diverged(d *DivergedError, opt Options) (*checkpoint.Handler, 
 // stepInput is the host-side input of one training step: x_t, the regression target and t.
 type stepInput struct {
 	xt, target, t *tensors.Tensor
+	cond          []*tensors.Tensor // conditional fits: support sets, selection (condBatch)
 	err           error
 }
 
@@ -768,6 +795,9 @@ func (t *trainer) prefetch(from int, stop <-chan struct{}) <-chan stepInput {
 				tensors.MutableFlatData(in.target, func(tv []float32) { in.err = t.batch(s, sc, xv, tv) })
 			})
 			in.t = tensors.FromFlatDataAndDimensions(append([]float32(nil), sc.tt...), b)
+			if in.err == nil && t.cond != nil {
+				in.cond, in.err = t.condBatch(s, sc.runs)
+			}
 			select {
 			case ch <- in:
 			case <-stop:

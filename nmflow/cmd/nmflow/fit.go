@@ -19,6 +19,7 @@ import (
 
 	"github.com/nmflow/nmflow/nmflow/flow"
 	"github.com/nmflow/nmflow/nmflow/traj"
+	"github.com/nmflow/nmflow/nmflow/vae"
 )
 
 func runFit(args []string, stdout, stderr io.Writer) error {
@@ -54,6 +55,8 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "model", "output folder (model.json + ckpt/); an unfinished fit there with the same settings is resumed")
 	asJSON := fs.Bool("json", false, "print a JSON summary on stdout")
 	lrCut, maxCuts := lrCutFlags(fs, "the fit")
+	latent := addLatentFlags(fs)
+	cond := addCondFlags(fs)
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -104,12 +107,24 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 	case *norm != flow.NormLayer && *norm != flow.NormParam && *norm != flow.NormNone:
 		return fmt.Errorf("unknown --norm %q (want %s, %s or %s)", *norm, flow.NormLayer, flow.NormParam, flow.NormNone)
 	}
+	if err := latent.configure(fs, &cfg, *seed); err != nil {
+		return err
+	}
+	if err := cond.configure(fs, &cfg, *latent.kind); err != nil {
+		return err
+	}
 	var err error
 	if cfg, err = cfg.Defaults(); err != nil { // fail on bad flags before loading the zoo
 		return err
 	}
-	z, err := traj.ReadZoo(*zooPath)
-	if err != nil {
+	var z *traj.Zoo
+	var tasks []flow.CondTask
+	if cfg.Cond != nil {
+		if tasks, err = cond.load(*zooPath, stderr); err != nil {
+			return err
+		}
+		z = tasks[0].Zoo
+	} else if z, err = traj.ReadZoo(*zooPath); err != nil {
 		return err
 	}
 	prev, prevErr := readModelJSON(*out)
@@ -130,8 +145,25 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 	if prev != nil {
 		before = prev.Steps
 	}
+	var lat *vae.Model
+	if *latent.kind != "" {
+		if lat, err = latent.prepare(ctx, z, *out, stderr); err != nil {
+			return err
+		}
+	}
 	start := time.Now()
-	m, err := flow.Fit(ctx, z, cfg, flow.Options{Dir: *out, CheckpointEvery: *every, Progress: stderr, LRCut: *lrCut, MaxLRCuts: *maxCuts})
+	fopt := flow.Options{Dir: *out, CheckpointEvery: *every, Progress: stderr, LRCut: *lrCut, MaxLRCuts: *maxCuts}
+	var m *flow.Model
+	if lat != nil {
+		var lf *vae.LatentFlow
+		if lf, err = vae.FitLatent(ctx, lat, z, cfg, fopt); lf != nil {
+			m = lf.Flow
+		}
+	} else if tasks != nil {
+		m, err = flow.FitConditional(ctx, tasks, cfg, fopt)
+	} else {
+		m, err = flow.Fit(ctx, z, cfg, fopt)
+	}
 	if errors.Is(err, flow.ErrStopped) {
 		saved := "no checkpoint was saved yet"
 		if p, _ := readModelJSON(*out); p != nil {
@@ -168,6 +200,12 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 	if len(m.LRCuts) > 0 {
 		summary["lr_cuts"] = m.LRCuts
 	}
+	if lat != nil {
+		summary["latent"] = latentSummary(lat)
+	}
+	if c := m.Config.Cond; c != nil {
+		summary["condition"] = c
+	}
 	velParams, perr := velocityParams(*out)
 	if perr == nil && velParams > 0 {
 		summary["velocity_params"] = velParams
@@ -191,6 +229,9 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 		tailMean(m.History, 50), min(50, len(m.History)), np, wall, rate)
 	for _, c := range m.LRCuts {
 		fmt.Fprintf(stdout, "learning rate ×%g from step %d (%s at step %d)\n", c.Scale, c.Step, c.What, c.Diverged)
+	}
+	if lat != nil {
+		printLatent(stdout, *out, lat)
 	}
 	return nil
 }

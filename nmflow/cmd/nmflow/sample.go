@@ -1,14 +1,18 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/nmflow/nmflow/nmflow/data"
+	"github.com/nmflow/nmflow/nmflow/eval"
 	"github.com/nmflow/nmflow/nmflow/flow"
 	"github.com/nmflow/nmflow/nmflow/solve"
+	"github.com/nmflow/nmflow/nmflow/task"
 	"github.com/nmflow/nmflow/nmflow/traj"
 )
 
@@ -23,6 +27,11 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	seed := fs.Uint64("seed", 0, "seed of the source draws x0")
 	out := fs.String("out", "generated.safetensors", "output file of generated weights [N, P]")
 	asJSON := fs.Bool("json", false, "print a JSON summary on stdout")
+	taskName := fs.String("task", "", "conditional model: generate for this task (DATASET[+perm:SEED][+rotate:DEG], held out or not), conditioned on a support set drawn from its training images")
+	guidance := fs.Float64("guidance", 1, "--task: classifier-free guidance weight w (0: unconditional, 1: conditional, > 1: stronger)")
+	supportSeed := fs.Uint64("support-seed", 0, "--task: seed of the support set drawn")
+	supportPool := fs.Int("support-pool", 256, "--task: training images per class the support set is drawn from")
+	taskTest := fs.Int("task-test", 1000, "--task: test the generated nets on the first N test images of the task (0: skip)")
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -42,20 +51,48 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("--out must name the output file")
 	}
 	start := time.Now()
-	m, err := flow.Load(*modelDir, nil)
+	gen, m, base, err := loadGenerator(*modelDir)
 	if err != nil {
 		return err
 	}
-	p := m.Base.Layout.Size()
+	p := base.Layout.Size()
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var cond *flow.Condition
+	var taskData *data.Dataset
+	if *taskName != "" {
+		if gen != generator(m) {
+			return fmt.Errorf("--task needs a conditional flow on the weights; %s is a latent model", *modelDir)
+		}
+		if cond, taskData, err = taskCondition(m, *taskName, *guidance, *supportSeed, *supportPool, stderr); err != nil {
+			return err
+		}
+	} else if set["guidance"] || set["support-seed"] || set["task-test"] {
+		return fmt.Errorf("--guidance, --support-seed and --task-test apply to conditional generation: add --task NAME")
+	}
 	if m.Config.Method == flow.MethodJKO {
 		method = "jko" // explicit steps of the potential, one per anchor interval: no ODE solver
 	}
-	fmt.Fprintf(stderr, "nmflow sample: %d nets of %s (P=%d) from %s with %s\n", *n, m.Base.Arch, p, *modelDir, method)
-	s, err := m.Sample(*n, flow.SampleOptions{Seed: *seed, Solve: solve.Options{Method: method, Steps: *steps, Atol: *atol, Rtol: *rtol, Progress: stderr}})
+	fmt.Fprintf(stderr, "nmflow sample: %d nets of %s (P=%d) from %s with %s\n", *n, base.Arch, p, *modelDir, method)
+	s, err := gen.Sample(*n, flow.SampleOptions{Seed: *seed, Solve: solve.Options{Method: method, Steps: *steps, Atol: *atol, Rtol: *rtol, Progress: stderr}, Cond: cond})
 	if err != nil {
 		return err
 	}
-	g := m.Generated(s, method, *seed, *modelDir)
+	g := gen.Generated(s, method, *seed, *modelDir)
+	var taskAcc *eval.Summary
+	if cond != nil {
+		tk, _ := task.Parse(*taskName)
+		g.Meta.Extra["task"], g.Meta.Extra["guidance"] = tk.Name, fmt.Sprint(*guidance)
+		g.Meta.Extra["support_seed"], g.Meta.Extra["held_out"] = fmt.Sprint(*supportSeed), fmt.Sprint(!slices.Contains(m.Config.Cond.Tasks, tk.Name))
+		if *taskTest > 0 {
+			acc, err := task.Accuracy(m.ComputeBackend(), base.Arch, base.Dataset, taskData, s.Weights, s.N, *taskTest)
+			if err != nil {
+				return err
+			}
+			sum := eval.Summarize(acc)
+			taskAcc = &sum
+		}
+	}
 	if err := traj.WriteGenerated(*out, g); err != nil {
 		return err
 	}
@@ -65,7 +102,7 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 		rate = float64(s.N) / s.Seconds
 	}
 	summary := map[string]any{
-		"out": *out, "model": *modelDir, "n": s.N, "params": s.P, "arch": m.Base.Arch.String(), "solver": method,
+		"out": *out, "model": *modelDir, "n": s.N, "params": s.P, "arch": base.Arch.String(), "solver": method,
 		"steps": s.Steps, "nfe": s.NFE, "seed": *seed, "seconds": s.Seconds, "nets_per_second": rate, "wall_seconds": wall,
 		"source": m.Config.Source, "coupling": m.Config.Coupling, "model_steps": m.Steps,
 	}
@@ -79,10 +116,23 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 		}
 		summary["atol"], summary["rtol"] = o.Atol, o.Rtol
 	}
+	if g.Meta.Extra["latent"] != "" {
+		summary["latent"] = g.Meta.Extra["latent"]
+	}
+	if cond != nil {
+		summary["task"], summary["guidance"], summary["held_out"] = g.Meta.Extra["task"], *guidance, g.Meta.Extra["held_out"] == "true"
+		if taskAcc != nil {
+			summary["task_accuracy"] = taskAcc
+		}
+	}
 	if *asJSON {
 		return printJSON(stdout, summary)
 	}
+	if taskAcc != nil {
+		fmt.Fprintf(stdout, "task %s (held out: %s), guidance %g: test accuracy mean %.4f, min %.4f, max %.4f\n",
+			g.Meta.Extra["task"], g.Meta.Extra["held_out"], *guidance, taskAcc.Mean, taskAcc.Min, taskAcc.Max)
+	}
 	fmt.Fprintf(stdout, "wrote %s: %d generated nets × %d params (%s)\n%s: %d steps, %d velocity evaluations, %.2f s (%.1f nets/s; %.1f s with loading)\n",
-		*out, s.N, s.P, m.Base.Arch, method, s.Steps, s.NFE, s.Seconds, rate, wall)
+		*out, s.N, s.P, base.Arch, method, s.Steps, s.NFE, s.Seconds, rate, wall)
 	return nil
 }
