@@ -10,5 +10,7 @@
 // *DivergedError naming the run and step, keeping the last good checkpoint (in the state file and
 // in the partial zoo returned); with Options.LRCut it instead goes back to that checkpoint, cuts
 // the learning rate and continues, recording the cuts in the metadata.
+// TrainFrom trains the same way from given initial weights (generated nets, another task's nets)
+// with checkpoints at given steps: the fine-tuning behind package downstream.
 // The result is a traj.Zoo, saved with traj.WriteZoo.
 package zoo

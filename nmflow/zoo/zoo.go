@@ -365,13 +365,8 @@ func (t *trainer) run(ctx context.Context, opt Options) (*traj.Zoo, error) {
 		return nil
 	}
 	r := t.cfg.Runs
-	var bar *progress.Bar
 	label := fmt.Sprintf("zoo %s ×%d", t.cfg.Arch, r)
-	if opt.Progress != nil {
-		bar = progress.NewWriter(opt.Progress, int(t.total), label)
-	} else {
-		bar = progress.New(int(t.total), label)
-	}
+	bar := progress.To(opt.Progress, int(t.total), label)
 	bar.Set(int(t.done))
 	defer bar.Done()
 	perms := make([][]int, r)
