@@ -85,7 +85,8 @@ type trial struct {
 	members int
 	stopped bool
 	wait    int
-	keep    []bool // Q points still in Q
+	keep    []bool    // Q points still in Q
+	ent     []float64 // set by meta-detectron: per Q point, the entropy of the ensemble's mean softmax
 }
 
 // engine holds the compiled graphs and device data of one detectron run.
@@ -385,6 +386,9 @@ func (t *trial) addCDC(logits []float32, c, patience int) {
 
 // entropies returns the entropy of the ensemble's mean softmax at each Q point.
 func (t *trial) entropies(c int) []float64 {
+	if t.ent != nil { // meta-detectron computes them in its reward graph
+		return t.ent
+	}
 	out := make([]float64, t.size)
 	row := make([]float64, c)
 	for j := range out {

@@ -154,3 +154,30 @@ func Entropy(p []float64) float64 {
 	}
 	return h
 }
+
+// ROC returns the empirical ROC curve of alt scores against null scores: the points (FPR, TPR)
+// of the rules "score ≥ t" for every observed score t from the highest down, after (0, 0). Tied
+// null and alt scores move both rates in one step, so the trapezoidal area under the points is
+// AUROC exactly.
+func ROC(null, alt []float64) (fpr, tpr []float64) {
+	cands := slices.Concat(null, alt)
+	slices.Sort(cands)
+	cands = slices.Compact(cands)
+	fpr, tpr = []float64{0}, []float64{0}
+	for i := len(cands) - 1; i >= 0; i-- {
+		var fp, tp int
+		for _, x := range null {
+			if x >= cands[i] {
+				fp++
+			}
+		}
+		for _, x := range alt {
+			if x >= cands[i] {
+				tp++
+			}
+		}
+		fpr = append(fpr, float64(fp)/float64(max(len(null), 1)))
+		tpr = append(tpr, float64(tp)/float64(max(len(alt), 1)))
+	}
+	return fpr, tpr
+}

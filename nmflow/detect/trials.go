@@ -49,6 +49,8 @@ type Result struct {
 	BaseAccAlt  float64      `json:"base_acc_alt"`
 	Sizes       []SizeResult `json:"sizes"`
 	WallSeconds float64      `json:"wall_seconds"`
+	// Meta describes meta-detectron's meta-model and fine-tuning (method "meta" only).
+	Meta *MetaInfo `json:"meta,omitempty"`
 }
 
 // SizeResult holds the tests for one |Q|.
@@ -65,6 +67,9 @@ type SizeResult struct {
 	SecondsPerTrial float64 `json:"seconds_per_trial"`
 	Null            []Trial `json:"null"`
 	Alt             []Trial `json:"alt"`
+	// Iterations (meta-detectron only) follows both tests and ℓ_cdc over the fine-tuning
+	// iterations: entry i uses the CDCs generated after i updates (paper Figure 4).
+	Iterations []IterStat `json:"iterations,omitempty"`
 }
 
 // Test is one statistic's power: the operating point at FPR ≤ alpha (see Operating) and the
@@ -83,12 +88,17 @@ type Test struct {
 type Trial struct {
 	Seed uint64 `json:"seed"`
 	// Counts is |Q| after each CDC, starting with the full size.
-	Counts        []int   `json:"counts"`
-	Disagreement  float64 `json:"disagreement_score"`
-	EntropyKSP    float64 `json:"entropy_ks_p"`
-	EntropyScore  float64 `json:"entropy_score"`
-	MeanEntropy   float64 `json:"mean_entropy"`
-	entropyValues []float64
+	Counts       []int   `json:"counts"`
+	Disagreement float64 `json:"disagreement_score"`
+	EntropyKSP   float64 `json:"entropy_ks_p"`
+	EntropyScore float64 `json:"entropy_score"`
+	MeanEntropy  float64 `json:"mean_entropy"`
+	// Meta-detectron only, per fine-tuning iteration: the mean ℓ_cdc of the generated CDCs and
+	// the disagreement score of the first Ensemble of them.
+	CDCLoss             []float32 `json:"cdc_loss,omitempty"`
+	DisagreementHistory []float64 `json:"disagreement_history,omitempty"`
+	Seconds             float64   `json:"seconds,omitempty"` // meta-detectron: this trial's wall time
+	entropyValues       []float64
 }
 
 // Run runs Detectron: for each |Q| in sizes, `trials` Q sets from the null pool and as many from
@@ -97,41 +107,17 @@ type Trial struct {
 // give the same Result on the same backend.
 func Run(ctx context.Context, base *Base, bench Bench, sizes []int, trials int, cfg Config, opt Options) (*Result, error) {
 	start := time.Now()
-	cfg, err := cfg.Defaults()
+	e, res, err := prepare("detectron", base, bench, sizes, trials, cfg, opt)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkBench(base, bench, sizes, trials); err != nil {
-		return nil, err
-	}
-	be := opt.Backend
-	if be == nil {
-		if be, _, err = backend.Default(); err != nil {
-			return nil, err
-		}
-	}
-	cfg.Models = min(cfg.Models, 2*trials) // a group never needs more CDCs than a size has trials
-	pool := concatSplits(bench.Null, bench.Alt)
-	e, err := newEngine(be, base, cfg, bench.Train, pool)
-	if err != nil {
-		return nil, err
-	}
-	res := &Result{Method: "detectron", Bench: bench.Name, Base: fmt.Sprintf("%s on %s", base.Net.Spec(), base.Dataset),
-		Config: cfg, Backend: be.Description(), Nmflow: nmflow.Version}
-	res.BaseAccNull = agreement(e.poolYhat[:bench.Null.N], bench.Null.Labels)
-	res.BaseAccAlt = agreement(e.poolYhat[bench.Null.N:], bench.Alt.Labels)
-
+	cfg = e.cfg
 	groups := 0
 	for range sizes {
 		groups += (2*trials + cfg.Models - 1) / cfg.Models
 	}
-	var bar *progress.Bar
 	label := fmt.Sprintf("detectron %s", bench.Name)
-	if opt.Progress != nil {
-		bar = progress.NewWriter(opt.Progress, groups*cfg.Ensemble*cfg.Steps, label)
-	} else {
-		bar = progress.New(groups*cfg.Ensemble*cfg.Steps, label)
-	}
+	bar := progress.To(opt.Progress, groups*cfg.Ensemble*cfg.Steps, label)
 	defer bar.Done()
 	done := 0
 	for si, n := range sizes {
@@ -155,6 +141,33 @@ func Run(ctx context.Context, base *Base, bench Bench, sizes []int, trials int, 
 	}
 	res.WallSeconds = time.Since(start).Seconds()
 	return res, nil
+}
+
+// prepare validates a run, predicts with f on P-train and both pools, and starts its Result.
+func prepare(method string, base *Base, bench Bench, sizes []int, trials int, cfg Config, opt Options) (*engine, *Result, error) {
+	cfg, err := cfg.Defaults()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkBench(base, bench, sizes, trials); err != nil {
+		return nil, nil, err
+	}
+	be := opt.Backend
+	if be == nil {
+		if be, _, err = backend.Default(); err != nil {
+			return nil, nil, err
+		}
+	}
+	cfg.Models = min(cfg.Models, 2*trials) // a group never needs more CDCs than a size has trials
+	e, err := newEngine(be, base, cfg, bench.Train, concatSplits(bench.Null, bench.Alt))
+	if err != nil {
+		return nil, nil, err
+	}
+	res := &Result{Method: method, Bench: bench.Name, Base: fmt.Sprintf("%s on %s", base.Net.Spec(), base.Dataset),
+		Config: cfg, Backend: be.Description(), Nmflow: nmflow.Version}
+	res.BaseAccNull = agreement(e.poolYhat[:bench.Null.N], bench.Null.Labels)
+	res.BaseAccAlt = agreement(e.poolYhat[bench.Null.N:], bench.Alt.Labels)
+	return e, res, nil
 }
 
 func checkBench(base *Base, b Bench, sizes []int, trials int) error {
@@ -296,6 +309,9 @@ func WriteJSON(path string, v any) error {
 		return err
 	}
 	_, err = tmp.Write(append(b, '\n'))
+	if err == nil {
+		err = tmp.Chmod(0o644) // CreateTemp makes it private; a result is for sharing
+	}
 	if err == nil {
 		err = tmp.Close()
 	} else {

@@ -22,6 +22,10 @@
 //     eval.Means and eval.Stds) against t, mean ± 1 std, with a dashed reference line for the
 //     zoo's trained nets.
 //
+// Figures of 2-D toy problems (the tutorials): VectorField (a quiver plot of a field evaluated
+// with GridArrows), Landscape (a scalar function such as a toy loss or reward as a pale heat map
+// with contour lines), and Plane with AddPoints2D and AddPaths2D to draw points and ODE paths.
+//
 // Every figure is a *plot.Plot from gonum.org/v1/plot, so callers can restyle or extend it.
 // Render and RenderGrid turn one figure or a grid of them into PNG or SVG bytes, Save and
 // SaveGrid write files atomically. Output is deterministic: the same zoo gives the same bytes,

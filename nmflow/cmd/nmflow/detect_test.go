@@ -57,7 +57,7 @@ func TestDetectCommandErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--method", "meta"}, "not available yet"},
+		{[]string{"--method", "meta", "--ensemble", "5", "--ft-batch", "3"}, "at least the ensemble size"},
 		{[]string{"--method", "knn"}, "unknown --method"},
 		{[]string{"--q-sizes", "10,x"}, "bad --q-sizes"},
 		{[]string{"--trials", "1"}, "--trials must be ≥ 2"},
@@ -69,5 +69,50 @@ func TestDetectCommandErrors(t *testing.T) {
 		if code == 0 || !strings.Contains(errs, c.want) {
 			t.Errorf("%v: exit %d, stderr %q (want %q)", c.args, code, errs, c.want)
 		}
+	}
+}
+
+// Meta-detectron from the command line: a tiny zoo and meta-model fitted into --meta, trials
+// with per-iteration tests; a second run loads the folder, and f of another architecture is
+// refused with the fix in the message.
+func TestDetectCommandMeta(t *testing.T) {
+	t.Setenv("NMFLOW_PROGRESS", "0")
+	dir := sharedDir(t)
+	meta := filepath.Join(t.TempDir(), "meta")
+	args := []string{"detect", "--method", "meta", "--dataset", "uci-heart", "--dir", dir, "--q-sizes", "10", "--trials", "2", "--ensemble", "2",
+		"--base-epochs", "3", "--meta", meta, "--meta-runs", "4", "--meta-steps", "20", "--meta-width", "16",
+		"--ft-updates", "1", "--ft-batch", "2", "--ft-steps", "3", "--seed", "1"}
+	code, stdout, errs := runCLI(t, append(args, "--json")...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var res struct {
+		Method string `json:"method"`
+		Meta   *struct {
+			Exact bool `json:"exact"`
+		} `json:"meta"`
+		Sizes []struct {
+			Alt        []json.RawMessage `json:"alt"`
+			Iterations []struct {
+				Iter int `json:"iter"`
+			} `json:"iterations"`
+		} `json:"sizes"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatalf("stdout is not JSON: %v\n%s", err, stdout)
+	}
+	if res.Method != "meta" || res.Meta == nil || !res.Meta.Exact || len(res.Sizes) != 1 || len(res.Sizes[0].Alt) != 2 || len(res.Sizes[0].Iterations) != 2 {
+		t.Fatalf("result %+v", res)
+	}
+	if _, err := os.Stat(filepath.Join(meta, "model.json")); err != nil {
+		t.Fatalf("--meta folder holds no model: %v", err)
+	}
+	code, stdout, errs = runCLI(t, args...)
+	if code != 0 || !strings.Contains(stdout, "meta on uci-heart") {
+		t.Fatalf("second run (loading --meta): exit %d, %s %s", code, stdout, errs)
+	}
+	code, _, errs = runCLI(t, append(args, "--hidden", "8")...)
+	if code == 0 || !strings.Contains(errs, "fit the meta-model on a zoo of f's architecture") {
+		t.Errorf("other architecture: exit %d, %s", code, errs)
 	}
 }
