@@ -140,31 +140,21 @@ type condData struct {
 // and step, a function of (Config.Seed, step) only); a fraction Cond.Drop of the examples sees
 // the null embedding instead. The normalizer is fitted on all runs together.
 func FitConditional(ctx context.Context, tasks []CondTask, cfg Config, opt Options) (*Model, error) {
-	if len(tasks) == 0 {
-		return nil, fmt.Errorf("flow: a conditional fit needs at least one task")
-	}
 	cc := CondConfig{}
 	if cfg.Cond != nil {
 		cc = *cfg.Cond
+	}
+	merged, err := MergeTasks(tasks)
+	if err != nil {
+		return nil, err
 	}
 	names := make([]string, len(tasks))
 	cd := &condData{}
 	first := tasks[0]
 	for i, tk := range tasks {
 		names[i] = tk.Name
-		if tk.Zoo == nil {
-			return nil, fmt.Errorf("flow: task %q has no zoo", tk.Name)
-		}
-		if slices.Contains(names[:i], tk.Name) {
-			return nil, fmt.Errorf("flow: task %q is listed twice", tk.Name)
-		}
 		if err := tk.Pool.check(max(cc.K, 1)); err != nil {
 			return nil, fmt.Errorf("task %q: %w", tk.Name, err)
-		}
-		if tk.Zoo.Params != first.Zoo.Params || tk.Zoo.Checkpoints != first.Zoo.Checkpoints || tk.Zoo.Meta.Init != first.Zoo.Meta.Init ||
-			tk.Zoo.Meta.Arch.String() != first.Zoo.Meta.Arch.String() {
-			return nil, fmt.Errorf("flow: task %q's zoo (%s, P=%d, %d checkpoints, init %q) differs from task %q's (%s, P=%d, %d checkpoints, init %q); all tasks need the same architecture, init law and checkpoints",
-				tk.Name, tk.Zoo.Meta.Arch, tk.Zoo.Params, tk.Zoo.Checkpoints, tk.Zoo.Meta.Init, first.Name, first.Zoo.Meta.Arch, first.Zoo.Params, first.Zoo.Checkpoints, first.Zoo.Meta.Init)
 		}
 		if len(tk.Pool.ByClass) != len(first.Pool.ByClass) || tk.Pool.Dim != first.Pool.Dim {
 			return nil, fmt.Errorf("flow: task %q has %d classes of %d-value images, task %q %d of %d; all tasks need the same", tk.Name, len(tk.Pool.ByClass), tk.Pool.Dim, first.Name, len(first.Pool.ByClass), first.Pool.Dim)
@@ -179,18 +169,40 @@ func FitConditional(ctx context.Context, tasks []CondTask, cfg Config, opt Optio
 	}
 	cc.Tasks, cc.Classes, cc.ImageDim = names, len(first.Pool.ByClass), first.Pool.Dim
 	cfg.Cond = &cc
-	return fit(ctx, mergeZoos(tasks), cfg, opt, cd)
+	return fit(ctx, merged, cfg, opt, cd)
 }
 
-// mergeZoos stacks the tasks' runs into one zoo (the first task's metadata; no metrics).
-func mergeZoos(tasks []CondTask) *traj.Zoo {
-	z0 := tasks[0].Zoo
+// MergeTasks stacks the tasks' runs into one zoo, in task order (the first task's metadata; no
+// metrics), after checking that every task has a zoo, a name of its own, and the same
+// architecture, init law and checkpoints as the first: what a conditional fit (FitConditional)
+// and a weight VAE shared by the tasks (vae.FitLatentCond) are trained on.
+func MergeTasks(tasks []CondTask) (*traj.Zoo, error) {
+	if len(tasks) == 0 {
+		return nil, fmt.Errorf("flow: a conditional fit needs at least one task")
+	}
+	first := tasks[0]
+	for i, tk := range tasks {
+		if tk.Zoo == nil {
+			return nil, fmt.Errorf("flow: task %q has no zoo", tk.Name)
+		}
+		for _, o := range tasks[:i] {
+			if o.Name == tk.Name {
+				return nil, fmt.Errorf("flow: task %q is listed twice", tk.Name)
+			}
+		}
+		if tk.Zoo.Params != first.Zoo.Params || tk.Zoo.Checkpoints != first.Zoo.Checkpoints || tk.Zoo.Meta.Init != first.Zoo.Meta.Init ||
+			tk.Zoo.Meta.Arch.String() != first.Zoo.Meta.Arch.String() {
+			return nil, fmt.Errorf("flow: task %q's zoo (%s, P=%d, %d checkpoints, init %q) differs from task %q's (%s, P=%d, %d checkpoints, init %q); all tasks need the same architecture, init law and checkpoints",
+				tk.Name, tk.Zoo.Meta.Arch, tk.Zoo.Params, tk.Zoo.Checkpoints, tk.Zoo.Meta.Init, first.Name, first.Zoo.Meta.Arch, first.Zoo.Params, first.Zoo.Checkpoints, first.Zoo.Meta.Init)
+		}
+	}
+	z0 := first.Zoo
 	m := &traj.Zoo{Meta: z0.Meta, Checkpoints: z0.Checkpoints, Params: z0.Params, Steps: z0.Steps}
 	for _, tk := range tasks {
 		m.Runs += tk.Zoo.Runs
 		m.Weights = append(m.Weights, tk.Zoo.Weights...)
 	}
-	return m
+	return m, nil
 }
 
 // condSalt separates the condition's random stream from the batch's, which stays unchanged.

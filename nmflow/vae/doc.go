@@ -19,7 +19,12 @@
 //     (flow.SourceGaussian, per-coordinate normalization) and saves the VAE in the flow's folder
 //     (vae/), LoadLatent reads both, and LatentFlow.Sample/Generated return decoded base-net
 //     weights in the usual containers. The CLI: 'nmflow fit --latent vae' and 'nmflow sample'.
-//     The latent zoo is an ordinary zoo, so a conditional flow can be fitted on it too.
+//   - Conditional latent flow (METHODS.md §6, "NM-CFM w/ VAE for conditional generation"): one
+//     VAE trained on the checkpoints of all task zoos together (Fit on flow.MergeTasks), each
+//     task's zoo encoded, and flow.FitConditional fitted on the latent zoos by FitLatentCond;
+//     LatentFlow.Sample with flow.SampleOptions.Cond guides in latent space and decodes.
+//     EvaluateOn tests the reconstructions on a task's dataset. CLI: 'nmflow fit --condition
+//     support --latent vae', 'nmflow sample --task T --guidance W'.
 //
 // A typical session:
 //

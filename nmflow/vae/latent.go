@@ -29,7 +29,7 @@ type LatentFlow struct {
 // weight space, not in latent space: flow.SourceKaiming is an error) and the normalization to
 // flow.NormParam (one scale per latent coordinate). With fopt.Dir the VAE is saved in
 // fopt.Dir/vae before the flow is fitted there, so an interrupted fit resumes on the same latents.
-// cfg may carry a condition for the flow (a later conditional flow reuses the same latents).
+// For a flow conditioned on tasks' support sets, see FitLatentCond.
 func FitLatent(ctx context.Context, v *Model, z *traj.Zoo, cfg flow.Config, fopt flow.Options) (*LatentFlow, error) {
 	cfg, err := LatentFlowConfig(cfg)
 	if err != nil {
@@ -39,22 +39,53 @@ func FitLatent(ctx context.Context, v *Model, z *traj.Zoo, cfg flow.Config, fopt
 	if err != nil {
 		return nil, err
 	}
+	return v.fitLatent(fopt, func(fopt flow.Options) (*flow.Model, error) { return flow.Fit(ctx, lz, cfg, fopt) })
+}
+
+// FitLatentCond is FitLatent for a conditional flow (METHODS.md §6, "NM-CFM w/ VAE for
+// conditional generation"): every task's zoo is encoded by v into a latent zoo, and
+// flow.FitConditional fits the support-set-conditioned flow (cfg.Cond, nil: the defaults) on them
+// from N(0,I), the tasks' support pools unchanged. v should be trained on the checkpoints of all
+// the tasks together (vae.Fit on flow.MergeTasks(tasks)). Tasks whose zoos differ in architecture,
+// init law or checkpoints are refused. LatentFlow.Sample with flow.SampleOptions.Cond guides in
+// latent space and decodes.
+func FitLatentCond(ctx context.Context, v *Model, tasks []flow.CondTask, cfg flow.Config, fopt flow.Options) (*LatentFlow, error) {
+	cfg, err := LatentFlowConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := flow.MergeTasks(tasks); err != nil {
+		return nil, err
+	}
+	latent := make([]flow.CondTask, len(tasks))
+	for i, tk := range tasks {
+		lz, err := v.LatentZoo(tk.Zoo)
+		if err != nil {
+			return nil, fmt.Errorf("task %q: %w", tk.Name, err)
+		}
+		latent[i] = flow.CondTask{Name: tk.Name, Zoo: lz, Pool: tk.Pool}
+	}
+	return v.fitLatent(fopt, func(fopt flow.Options) (*flow.Model, error) { return flow.FitConditional(ctx, latent, cfg, fopt) })
+}
+
+// fitLatent saves m in fopt.Dir/vae (after checking the folder is m's) and runs fit there.
+func (m *Model) fitLatent(fopt flow.Options, fit func(flow.Options) (*flow.Model, error)) (*LatentFlow, error) {
 	if fopt.Dir != "" {
-		if err := checkFolder(fopt.Dir, v); err != nil {
+		if err := checkFolder(fopt.Dir, m); err != nil {
 			return nil, err
 		}
-		if err := v.Save(filepath.Join(fopt.Dir, Dir)); err != nil {
+		if err := m.Save(filepath.Join(fopt.Dir, Dir)); err != nil {
 			return nil, err
 		}
 	}
 	if fopt.Backend == nil {
-		fopt.Backend = v.be
+		fopt.Backend = m.be
 	}
-	f, err := flow.Fit(ctx, lz, cfg, fopt)
+	f, err := fit(fopt)
 	if err != nil {
 		return nil, err
 	}
-	return &LatentFlow{VAE: v, Flow: f}, nil
+	return &LatentFlow{VAE: m, Flow: f}, nil
 }
 
 // checkFolder refuses a model folder whose flow was fitted on something else than v's latents:

@@ -54,6 +54,9 @@ type Model struct {
 	WallSeconds float64   `json:"wall_seconds"`
 	// Reconstruction, when measured (Model.Reconstruction) before Save, is kept with the model.
 	Reconstruction *Reconstruction `json:"reconstruction,omitempty"`
+	// TaskReconstruction, for a VAE shared by several tasks' zoos, is each task's reconstruction
+	// (EvaluateOn the task's dataset), by task name.
+	TaskReconstruction map[string]*Reconstruction `json:"task_reconstruction,omitempty"`
 
 	be       compute.Backend
 	store    *model.Store

@@ -5,7 +5,9 @@ import (
 
 	"github.com/gomlx/compute"
 
+	"github.com/nmflow/nmflow/nmflow/data"
 	"github.com/nmflow/nmflow/nmflow/eval"
+	"github.com/nmflow/nmflow/nmflow/task"
 	"github.com/nmflow/nmflow/nmflow/traj"
 )
 
@@ -32,6 +34,17 @@ type Reconstruction struct {
 // keeps the result in m.Reconstruction (saved with the model). Originals and reconstructions run
 // through one compiled evaluator.
 func (m *Model) Evaluate(be compute.Backend, z *traj.Zoo, k, limit int) (*Reconstruction, error) {
+	res, err := m.EvaluateOn(be, z, nil, k, limit)
+	if err != nil {
+		return nil, err
+	}
+	m.Reconstruction = res
+	return res, nil
+}
+
+// EvaluateOn is Evaluate on the test split of ds, a dataset already loaded (nil: the zoo's own,
+// as Evaluate), e.g. a task's (task.Load) for a task zoo; it keeps nothing in m.
+func (m *Model) EvaluateOn(be compute.Backend, z *traj.Zoo, ds *data.Dataset, k, limit int) (*Reconstruction, error) {
 	if err := m.CheckZoo(z); err != nil {
 		return nil, err
 	}
@@ -56,13 +69,17 @@ func (m *Model) Evaluate(be compute.Backend, z *traj.Zoo, k, limit int) (*Recons
 	}
 	res := &Reconstruction{Checkpoint: k, N: r, TestExamples: limit,
 		MSE: m.normMSE(orig, dec), MSEAll: m.normMSE(z.Weights, all)}
-	acc, _, err := eval.ZooAccuracy(be, z, append(orig, dec...), 2*r, limit)
+	var acc []float32
+	if ds == nil {
+		acc, _, err = eval.ZooAccuracy(be, z, append(orig, dec...), 2*r, limit)
+	} else {
+		acc, err = task.Accuracy(be, z.Meta.Arch, z.Meta.Dataset, ds, append(orig, dec...), 2*r, limit)
+	}
 	if err != nil {
 		return nil, err
 	}
 	res.OriginalAcc, res.DecodedAcc = acc[:r], acc[r:]
 	res.Original, res.Decoded = eval.Summarize(res.OriginalAcc), eval.Summarize(res.DecodedAcc)
-	m.Reconstruction = res
 	return res, nil
 }
 

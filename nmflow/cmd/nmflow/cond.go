@@ -95,7 +95,7 @@ func addCondFlags(fs *flag.FlagSet) *condOpts {
 }
 
 // configure checks the flags and sets cfg.Cond for --condition support.
-func (co *condOpts) configure(fs *flag.FlagSet, cfg *flow.Config, latent string) error {
+func (co *condOpts) configure(fs *flag.FlagSet, cfg *flow.Config) error {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	switch *co.kind {
@@ -111,8 +111,6 @@ func (co *condOpts) configure(fs *flag.FlagSet, cfg *flow.Config, latent string)
 		return fmt.Errorf("unknown --condition %q (want support)", *co.kind)
 	}
 	switch {
-	case latent != "":
-		return fmt.Errorf("--condition with --latent is not supported yet: fit the conditional flow on the weights")
 	case *co.k < 1 || *co.dim < 1 || *co.hidden < 1:
 		return fmt.Errorf("--support-k, --cond-dim and --cond-hidden must be ≥ 1 (got %d, %d, %d)", *co.k, *co.dim, *co.hidden)
 	case *co.pool < *co.k:

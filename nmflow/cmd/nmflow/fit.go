@@ -110,7 +110,7 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 	if err := latent.configure(fs, &cfg, *seed); err != nil {
 		return err
 	}
-	if err := cond.configure(fs, &cfg, *latent.kind); err != nil {
+	if err := cond.configure(fs, &cfg); err != nil {
 		return err
 	}
 	var err error
@@ -123,7 +123,9 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 		if tasks, err = cond.load(*zooPath, stderr); err != nil {
 			return err
 		}
-		z = tasks[0].Zoo
+		if z, err = flow.MergeTasks(tasks); err != nil { // all tasks' runs: what a shared VAE trains on
+			return err
+		}
 	} else if z, err = traj.ReadZoo(*zooPath); err != nil {
 		return err
 	}
@@ -147,7 +149,7 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 	}
 	var lat *vae.Model
 	if *latent.kind != "" {
-		if lat, err = latent.prepare(ctx, z, *out, stderr); err != nil {
+		if lat, err = latent.prepare(ctx, z, tasks, *out, stderr); err != nil {
 			return err
 		}
 	}
@@ -156,7 +158,12 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 	var m *flow.Model
 	if lat != nil {
 		var lf *vae.LatentFlow
-		if lf, err = vae.FitLatent(ctx, lat, z, cfg, fopt); lf != nil {
+		if tasks != nil {
+			lf, err = vae.FitLatentCond(ctx, lat, tasks, cfg, fopt)
+		} else {
+			lf, err = vae.FitLatent(ctx, lat, z, cfg, fopt)
+		}
+		if lf != nil {
 			m = lf.Flow
 		}
 	} else if tasks != nil {

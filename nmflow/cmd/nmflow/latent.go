@@ -6,9 +6,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"path/filepath"
+	"slices"
 
+	"github.com/nmflow/nmflow/nmflow/data"
 	"github.com/nmflow/nmflow/nmflow/flow"
+	"github.com/nmflow/nmflow/nmflow/task"
 	"github.com/nmflow/nmflow/nmflow/traj"
 	"github.com/nmflow/nmflow/nmflow/vae"
 )
@@ -88,8 +92,9 @@ func (lo *latentOpts) configure(fs *flag.FlagSet, cfg *flow.Config, seed uint64)
 }
 
 // prepare trains the VAE on z and saves it in out/vae with its reconstruction accuracy, or
-// reloads the one already there (a resumed or repeated fit) after checking it is the same.
-func (lo *latentOpts) prepare(ctx context.Context, z *traj.Zoo, out string, stderr io.Writer) (*vae.Model, error) {
+// reloads the one already there (a resumed or repeated fit) after checking it is the same. With
+// tasks (--condition), z holds all their runs and each task's nets are tested on the task.
+func (lo *latentOpts) prepare(ctx context.Context, z *traj.Zoo, tasks []flow.CondTask, out string, stderr io.Writer) (*vae.Model, error) {
 	dir := filepath.Join(out, vae.Dir)
 	if prev, _ := readModelJSON(out); prev != nil && !vae.Exists(dir) {
 		return nil, fmt.Errorf("%s holds a meta-model fitted on the weights, not on VAE latents; use another --out folder", out)
@@ -120,12 +125,29 @@ func (lo *latentOpts) prepare(ctx context.Context, z *traj.Zoo, out string, stde
 	if err != nil {
 		return nil, err
 	}
-	r, err := v.Evaluate(nil, z, -1, *lo.testSize)
-	if err != nil {
-		return nil, fmt.Errorf("measuring the VAE's reconstruction accuracy: %w", err)
+	if tasks == nil {
+		r, err := v.Evaluate(nil, z, -1, *lo.testSize)
+		if err != nil {
+			return nil, fmt.Errorf("measuring the VAE's reconstruction accuracy: %w", err)
+		}
+		fmt.Fprintf(stderr, "nmflow fit: VAE reconstruction of the final nets: accuracy %.4f decoded vs %.4f original (mean of %d), normalized MSE %.4g\n",
+			r.Decoded.Mean, r.Original.Mean, r.N, r.MSE)
+		return v, v.Save(dir)
 	}
-	fmt.Fprintf(stderr, "nmflow fit: VAE reconstruction of the final nets: accuracy %.4f decoded vs %.4f original (mean of %d), normalized MSE %.4g\n",
-		r.Decoded.Mean, r.Original.Mean, r.N, r.MSE)
+	v.TaskReconstruction = map[string]*vae.Reconstruction{}
+	for _, tk := range tasks {
+		ds, err := task.Load(tk.Name, data.Options{Log: stderr})
+		if err != nil {
+			return nil, err
+		}
+		r, err := v.EvaluateOn(nil, tk.Zoo, ds, -1, *lo.testSize)
+		if err != nil {
+			return nil, fmt.Errorf("measuring the VAE's reconstruction accuracy on task %s: %w", tk.Name, err)
+		}
+		v.TaskReconstruction[tk.Name] = r
+		fmt.Fprintf(stderr, "nmflow fit: VAE reconstruction of the final nets of %s: accuracy %.4f decoded vs %.4f original (mean of %d), normalized MSE %.4g\n",
+			tk.Name, r.Decoded.Mean, r.Original.Mean, r.N, r.MSE)
+	}
 	return v, v.Save(dir)
 }
 
@@ -133,9 +155,19 @@ func (lo *latentOpts) prepare(ctx context.Context, z *traj.Zoo, out string, stde
 func latentSummary(v *vae.Model) map[string]any {
 	s := map[string]any{"kind": "vae", "dir": vae.Dir, "latent_dim": v.Config.LatentDim, "beta": v.Config.Beta,
 		"vae_steps": v.Steps, "vae_wall_seconds": v.WallSeconds, "vae_final_recon_mse": jsonFloat(tailMean(v.ReconMSE, 50))}
-	if r := v.Reconstruction; r != nil {
-		s["reconstruction"] = map[string]any{"checkpoint": r.Checkpoint, "n": r.N, "mse": r.MSE, "mse_all_checkpoints": r.MSEAll,
+	entry := func(r *vae.Reconstruction) map[string]any {
+		return map[string]any{"checkpoint": r.Checkpoint, "n": r.N, "mse": r.MSE, "mse_all_checkpoints": r.MSEAll,
 			"original_accuracy": r.Original, "decoded_accuracy": r.Decoded}
+	}
+	if r := v.Reconstruction; r != nil {
+		s["reconstruction"] = entry(r)
+	}
+	if len(v.TaskReconstruction) > 0 {
+		per := map[string]any{}
+		for name, r := range v.TaskReconstruction {
+			per[name] = entry(r)
+		}
+		s["task_reconstruction"] = per
 	}
 	return s
 }
@@ -147,6 +179,10 @@ func printLatent(w io.Writer, out string, v *vae.Model) {
 		fmt.Fprintf(w, "; reconstructed final nets: test accuracy %.4f vs %.4f original", r.Decoded.Mean, r.Original.Mean)
 	}
 	fmt.Fprintln(w)
+	for _, name := range slices.Sorted(maps.Keys(v.TaskReconstruction)) {
+		r := v.TaskReconstruction[name]
+		fmt.Fprintf(w, "latent: %s reconstructed final nets: test accuracy %.4f vs %.4f original\n", name, r.Decoded.Mean, r.Original.Mean)
+	}
 }
 
 // generator is what sample needs of a meta-model: flow.Model, or vae.LatentFlow that decodes.

@@ -61,9 +61,6 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	var cond *flow.Condition
 	var taskData *data.Dataset
 	if *taskName != "" {
-		if gen != generator(m) {
-			return fmt.Errorf("--task needs a conditional flow on the weights; %s is a latent model", *modelDir)
-		}
 		if cond, taskData, err = taskCondition(m, *taskName, *guidance, *supportSeed, *supportPool, stderr); err != nil {
 			return err
 		}
