@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 
-	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive
 	"github.com/gomlx/gomlx/core/tensors"
 
@@ -127,8 +126,7 @@ func (c *CrossEntropy) Graph(theta *Node, in []*Node) (*Node, []*Node) {
 	px := feed.Pixels(x, idx, scale, shift, c.im.D, c.norm.On)
 	logits := c.net.Forward(theta, Reshape(px, append([]int{c.batch}, c.shape...)...)) // [N,B,C]
 	labels := InsertAxes(Gather(y, idx), 0)                                            // [1,B]
-	logp := LogSoftmax(logits, -1)
-	picked := ReduceSum(Mul(logp, OneHot(labels, c.net.Spec().Classes, dtypes.Float32)), -1) // [N,B]
-	hits := ConvertDType(Equal(ArgMax(logits, -1, dtypes.Int32), labels), dtypes.Float32)
+	picked := Neg(arch.CrossEntropy(logits, labels)) // [N,B]
+	hits := arch.Correct(logits, labels)
 	return ReduceMean(picked, -1), []*Node{ReduceMean(hits, -1)}
 }

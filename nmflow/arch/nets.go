@@ -70,9 +70,9 @@ func (m *mlp) Forward(params, x *Node) *Node {
 	if shared {
 		b := x.Shape().Dimensions[0]
 		out := first.w.Shape[0]
-		// One shared matmul for all models: [B,D]·[R*out,D]ᵀ → [B,R*out] (no per-model copy of x).
-		h := DotGeneral(Reshape(x, b, d), []int{1}, nil, Reshape(w, r*out, d), []int{1}, nil)
-		hT = TransposeAllAxes(Reshape(h, b, r, out), 1, 2, 0)
+		// One shared matmul for all models, feature-major: [R*out,D]·[B,D]ᵀ → [R*out,B] (no per-model
+		// copy of x, and no transpose of the [B,R*out] product).
+		hT = Reshape(DotGeneral(Reshape(w, r*out, d), []int{1}, nil, Reshape(x, b, d), []int{1}, nil), r, out, b)
 	} else {
 		b := x.Shape().Dimensions[1]
 		// hᵀ = W·xᵀ keeps the weight gradient in [out,in] layout with no minibatch transpose.

@@ -183,28 +183,36 @@ func Fit(ctx context.Context, be compute.Backend, opt Options) ([]Result, error)
 		if err != nil {
 			return out, err
 		}
-		cfg := func(steps int) flow.Config {
-			return flow.Config{Coupling: flow.CouplingIndependent, Predict: flow.PredictTarget, Net: flow.NetConfig{Width: width, Depth: 1},
-				Steps: steps, BatchSize: 64, LR: 1e-3, Seed: opt.Seed}
-		}
-		fit := func(steps int) (float64, *flow.Model, error) {
-			start := time.Now()
-			m, err := flow.Fit(ctx, z, cfg(steps), flow.Options{Backend: be, Progress: io.Discard})
-			return time.Since(start).Seconds(), m, err
-		}
-		warm, _, err := fit(2)
-		if err != nil {
-			return out, err
-		}
 		n := iters(opt, 10)
-		total, _, err := fit(2 + n)
+		warm, rate, compiles, err := fitRate(ctx, be, z, fitConfig(width, opt.Seed), n)
 		if err != nil {
 			return out, err
 		}
 		out = append(out, Result{Workload: "fit", Case: fmt.Sprintf("P=%d", z.Params), Unit: "steps/s",
-			Throughput: float64(n) / math.Max(total-warm, 1e-9), WarmupS: warm, Iters: n, Compiles: -1})
+			Throughput: rate, WarmupS: warm, Iters: n, Compiles: compiles})
 	}
 	return out, nil
+}
+
+// fitRate fits cfg on z for 2 steps (compile and first steps: the warm-up, in seconds) and then
+// for 2+n steps from scratch, and returns n / (the second time − the first): steady-state steps/s.
+// compiles counts the training-step graphs the second fit built (1 expected).
+func fitRate(ctx context.Context, be compute.Backend, z *traj.Zoo, cfg flow.Config, n int) (warm, rate float64, compiles int, err error) {
+	fit := func(steps int) (float64, error) {
+		cfg.Steps = steps
+		compiles = 0
+		start := time.Now()
+		_, err := flow.Fit(ctx, z, cfg, flow.Options{Backend: be, Progress: io.Discard, Compiles: &compiles})
+		return time.Since(start).Seconds(), err
+	}
+	if warm, err = fit(2); err != nil {
+		return 0, 0, 0, err
+	}
+	total, err := fit(2 + n)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	return warm, float64(n) / math.Max(total-warm, 1e-9), compiles, nil
 }
 
 // benchZoo is a zoo of `runs` PyTorch-law inits (checkpoint 0) and those inits shifted by

@@ -3,6 +3,8 @@ package bench
 import (
 	"bytes"
 	"context"
+	"math"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -26,7 +28,7 @@ func TestQuickRunCompilesOnce(t *testing.T) {
 		if !(r.Throughput > 0) || !(r.WarmupS > 0) || r.Iters != 3 {
 			t.Errorf("%s %s: throughput %g, warm-up %g, iters %d", r.Workload, r.Case, r.Throughput, r.WarmupS, r.Iters)
 		}
-		if (r.Workload == "zoo" || r.Workload == "sample") && r.Compiles != 1 {
+		if r.Workload != "eval" && r.Compiles != 1 {
 			t.Errorf("%s %s compiled %d times over 4 calls, want 1", r.Workload, r.Case, r.Compiles)
 		}
 		if r.Workload == "sample" && !(r.Check > 0) {
@@ -53,5 +55,50 @@ func TestCompareRatios(t *testing.T) {
 	var b bytes.Buffer
 	if n := Compare(&b, ours, ref); n != 1 || !strings.Contains(b.String(), "0.50") {
 		t.Fatalf("compare: %d ratios\n%s", n, b.String())
+	}
+}
+
+// A quick sweep: every point measured, one compilation each, no heap growth per zoo step, and
+// (on Linux) a peak-memory figure.
+func TestScalingQuick(t *testing.T) {
+	be, _, err := backend.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pts, err := Scaling(context.Background(), be, ScalingOptions{Quick: true, Steps: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pts) != 6 {
+		t.Fatalf("%d points, want 3 zoo + 3 fit", len(pts))
+	}
+	for _, p := range pts {
+		if !(p.StepS > 0) || p.Compiles != 1 || p.Steps != 10 {
+			t.Errorf("%s %s=%d: %g s/step, %d compiles, %d steps", p.Workload, p.Axis, p.X, p.StepS, p.Compiles, p.Steps)
+		}
+		if runtime.GOOS == "linux" && p.PeakMB < 0 {
+			t.Errorf("%s %s=%d: no peak memory on linux", p.Workload, p.Axis, p.X)
+		}
+		// A leaked [R,P] state tensor per step would be ≥ 10 × 4 × 6,370 × 4 B ≈ 1 MB here.
+		if p.Workload == "zoo" && math.Abs(p.GrowthKB) > 256 {
+			t.Errorf("zoo R=%d: live heap grew %.0f KiB over %d steps", p.X, p.GrowthKB, p.Steps)
+		}
+	}
+	if pts[3].X >= pts[5].X || pts[0].X != 1 {
+		t.Errorf("sweep order: %+v", pts)
+	}
+}
+
+func TestSlope(t *testing.T) {
+	xs := []float64{1, 10, 100, 1000, -1}
+	ys := make([]float64, len(xs))
+	for i, x := range xs {
+		ys[i] = 3 * math.Pow(x, 1.5)
+	}
+	if k := Slope(xs, ys); math.Abs(k-1.5) > 1e-9 {
+		t.Fatalf("slope %g, want 1.5", k)
+	}
+	if k := Slope([]float64{2}, []float64{3}); !math.IsNaN(k) {
+		t.Fatalf("slope of one point %g, want NaN", k)
 	}
 }

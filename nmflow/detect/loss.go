@@ -2,6 +2,8 @@ package detect
 
 import (
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX graph code reads best dot-imported.
+
+	"github.com/nmflow/nmflow/nmflow/arch"
 )
 
 // DCE is the disagreement cross-entropy of METHODS.md §8 for logits [..., C] and f's labels ŷ
@@ -12,19 +14,7 @@ func DCE(logits, yhat *Node) *Node {
 	c := logits.Shape().Dimensions[logits.Rank()-1]
 	onehot := OneHot(yhat, c, logits.DType())
 	others := Sub(ReduceSum(logits, -1), ReduceSum(Mul(logits, onehot), -1))
-	return Add(DivScalar(Neg(others), float64(c-1)), logSumExp(logits))
-}
-
-// logSumExp over the last axis, shifted by the max for stability (the shift carries no gradient).
-func logSumExp(x *Node) *Node {
-	m := StopGradient(ReduceAndKeep(x, ReduceMax, -1))
-	return Add(Squeeze(m, -1), Log(ReduceSum(Exp(Sub(x, m)), -1)))
-}
-
-// CrossEntropy is −log softmax(logits)_y for logits [..., C] and labels y [...] (int32).
-func CrossEntropy(logits, y *Node) *Node {
-	c := logits.Shape().Dimensions[logits.Rank()-1]
-	return Neg(ReduceSum(Mul(OneHot(y, c, logits.DType()), LogSoftmax(logits, -1)), -1))
+	return Add(DivScalar(Neg(others), float64(c-1)), arch.LogSumExp(logits))
 }
 
 // CDCLoss is ℓ_cdc of METHODS.md §8 for M classifiers at once:
@@ -35,7 +25,7 @@ func CrossEntropy(logits, y *Node) *Node {
 // [M,Q] (1 for Q points still in Q, 0 for refined-away or padding) and lambda [M]. A classifier
 // with no Q point left gets the P term alone. Returns [M].
 func CDCLoss(logitsP, yP, logitsQ, yQ, mask, lambda *Node) *Node {
-	ce := ReduceMean(CrossEntropy(logitsP, yP), -1)
+	ce := ReduceMean(arch.CrossEntropy(logitsP, yP), -1)
 	mask = ConvertDType(mask, logitsQ.DType())
 	n := Max(ReduceSum(mask, -1), OnesLike(lambda))
 	dce := Div(ReduceSum(Mul(DCE(logitsQ, yQ), mask), -1), n)

@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/gomlx/compute"
-	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive
 	"github.com/gomlx/gomlx/core/tensors"
 
@@ -73,7 +72,6 @@ func evalGraph(net arch.Net, inputShape []int, standardize bool) func(in []*Node
 	for _, v := range inputShape {
 		d *= v
 	}
-	classes := net.Spec().Classes
 	return func(in []*Node) []*Node {
 		x, y, idx, scale, shift, params, mask := in[0], in[1], in[2], in[3], in[4], in[5], in[6]
 		bs := idx.Shape().Dimensions[0]
@@ -81,11 +79,10 @@ func evalGraph(net arch.Net, inputShape []int, standardize bool) func(in []*Node
 		px := Reshape(feed.Pixels(x, idx2, scale, shift, d, standardize), append([]int{bs}, inputShape...)...)
 		logits := net.Forward(params, px) // [R,B,C]
 		labels := Gather(y, idx2)         // [B]
-		onehot := InsertAxes(OneHot(labels, classes, dtypes.Float32), 0)
-		ce := Neg(ReduceSum(Mul(onehot, LogSoftmax(logits, -1)), 2)) // [R,B]
+		ce := arch.CrossEntropy(logits, InsertAxes(labels, 0)) // [R,B]
 		maskR := InsertAxes(mask, 0)
 		loss := ReduceSum(Mul(ce, maskR), 1)
-		correct := ConvertDType(Equal(ArgMax(logits, -1, dtypes.Int32), InsertAxes(labels, 0)), dtypes.Float32)
+		correct := arch.Correct(logits, InsertAxes(labels, 0))
 		return []*Node{loss, ReduceSum(Mul(correct, maskR), 1)}
 	}
 }

@@ -41,6 +41,24 @@ func sameSamples(t *testing.T, what string, a, b *Samples) {
 	}
 }
 
+// 30 steps, 3 checkpoints and the final save reuse one compiled training step (the Exec's
+// SetMaxCache(1) would also fail a second shape), and so does a resumed fit.
+func TestFitCompilesOnce(t *testing.T) {
+	z := driftZoo(tinyLayout(), 16, 3, 1)
+	dir := t.TempDir()
+	for _, stop := range []int{12, 0} {
+		n := 0
+		_, err := Fit(context.Background(), z, smallConfig(), Options{Backend: testBackend(t), Dir: dir, CheckpointEvery: 10,
+			Progress: io.Discard, StopAfter: stop, Compiles: &n})
+		if stop > 0 && !errors.Is(err, ErrStopped) || stop == 0 && err != nil {
+			t.Fatalf("StopAfter %d: %v", stop, err)
+		}
+		if n != 1 {
+			t.Errorf("StopAfter %d: the training step was built %d times, want 1", stop, n)
+		}
+	}
+}
+
 // TestSaveLoadResume: a fit is reproducible from its seed; a saved model reloads and samples
 // bit-identically; a fit interrupted by StopAfter (at and between checkpoints, twice) resumes to
 // the same history and weights as one uninterrupted fit.

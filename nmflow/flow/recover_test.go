@@ -259,9 +259,13 @@ func TestLRCutContinues(t *testing.T) {
 	z, cfg, full := plainFit(t)
 	poisonStep(t, 15, false, true)
 	dirA := filepath.Join(t.TempDir(), "a")
-	cut, err := fitOpt(t, z, cfg, Options{Dir: dirA, LRCut: 0.5})
+	compiles := 0
+	cut, err := fitOpt(t, z, cfg, Options{Dir: dirA, LRCut: 0.5, Compiles: &compiles})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if compiles != 2 { // the first step, and the restart at the checkpoint with the cut rate
+		t.Errorf("a fit with one cut built its step %d times, want 2", compiles)
 	}
 	want := []LRCut{{Step: 10, Scale: 0.5, Diverged: 15, What: "loss is NaN"}}
 	if len(cut.LRCuts) != 1 || cut.LRCuts[0] != want[0] {

@@ -202,6 +202,9 @@ type Options struct {
 	// MaxLRCuts bounds the cuts of a fit, those recorded by earlier (resumed) calls included
 	// (default 3).
 	MaxLRCuts int
+	// Compiles, when set, is incremented each time the training-step graph is built: once per
+	// fit, plus once per learning-rate cut (tests and benchmarks check that steps never recompile).
+	Compiles *int
 }
 
 // ErrStopped reports a fit interrupted by Options.StopAfter or a cancelled context.
@@ -249,6 +252,7 @@ type trainer struct {
 	wideVars [2]*model.Variable
 	host     *hostOptimizer // their optimizer state; nil until the first step of a store
 	cond     *condData      // conditional fits (FitConditional); nil otherwise
+	compiles *int           // Options.Compiles
 }
 
 // Fit trains a CFM meta-model on the zoo's trajectories.
@@ -283,7 +287,7 @@ func fit(ctx context.Context, z *traj.Zoo, cfg Config, opt Options, cond *condDa
 			return nil, err
 		}
 	}
-	t := &trainer{cfg: cfg, be: be, runs: z.Runs, p: z.Params, cond: cond}
+	t := &trainer{cfg: cfg, be: be, runs: z.Runs, p: z.Params, cond: cond, compiles: opt.Compiles}
 	inits, finals := z.Checkpoint(0), z.Checkpoint(target)
 	rows := make([][]float32, 0, 2*z.Runs)
 	for r := 0; r < z.Runs; r++ {
@@ -346,6 +350,9 @@ func (t *trainer) compile() error {
 // gradient norm. CFM and MMFM: the mean squared error of the velocity (PredictVelocity) or of the
 // endpoint estimate x_t + net (PredictTarget). JKO: see jkoLoss.
 func (t *trainer) stepGraph(scope *model.Scope, in []*Node) []*Node {
+	if t.compiles != nil {
+		*t.compiles++
+	}
 	xt, target, tt, lr, emaDecay := in[0], in[1], in[2], in[3], in[4]
 	g := xt.Graph()
 	vel := scope.In("vel")

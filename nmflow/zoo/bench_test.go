@@ -11,7 +11,7 @@ import (
 )
 
 // BenchmarkZooStep measures model-steps per second of the compiled training step on MNIST-shaped
-// data (784-32-10 MLP, batch 128, SGD) for R = 1, 8, 64. One step graph is compiled per zoo and
+// data (784-32-10 MLP, batch 128, SGD) for R = 1, 8, 64, 256. One step graph is compiled per zoo and
 // reused (SetMaxCache(1) turns any recompilation into an error), so R = 64 costs far less than
 // 64 × (R = 1). Run: make bench, or go test -run '^$' -bench ZooStep ./nmflow/zoo/
 func BenchmarkZooStep(b *testing.B) {
@@ -27,31 +27,29 @@ func BenchmarkZooStep(b *testing.B) {
 		return s
 	}
 	ds := &data.Dataset{Name: "mnist-shaped", Shape: []int{1, 28, 28}, Classes: make([]string, 10), Train: split(8192), Test: split(256)}
-	for _, r := range []int{1, 8, 64} {
+	be, _, err := backend.Default()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, r := range []int{1, 8, 64, 256} {
 		b.Run(fmt.Sprintf("R=%d", r), func(b *testing.B) {
-			cfg, _ := Config{Arch: arch.MLP([]int{1, 28, 28}, 10, 32), Runs: r, Epochs: 1, Checkpoints: 1, Seed: 1, EvalTrain: 256}.Defaults()
-			net, _ := arch.New(cfg.Arch)
-			be, _, err := backend.Default()
+			sb, err := NewStepBench(be, Config{Arch: arch.MLP([]int{1, 28, 28}, 10, 32), Runs: r, Epochs: 1000, Checkpoints: 1, Seed: 1, EvalTrain: 256}, ds)
 			if err != nil {
 				b.Fatal(err)
 			}
-			t, err := newTrainer(be, net, cfg, ds)
-			if err != nil {
+			if err := sb.Step(); err != nil { // compile outside the timer
 				b.Fatal(err)
 			}
-			perms, ep := make([][]int, r), -1
-			step := func(s int64) {
-				idx := t.batchIndices(s%t.total, perms, &ep)
-				out := t.step.MustExec(t.train.X, t.train.Y, idxTensor(idx, r, cfg.BatchSize), t.norm.Scale, t.norm.Shift, t.params, t.s1, t.s2, float32(cfg.LR), float32(0))
-				t.params, t.s1, t.s2 = out[0], out[1], out[2]
-				out[3].MustFinalizeAll()
-			}
-			step(0) // compile outside the timer
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				step(int64(i + 1))
+				if err := sb.Step(); err != nil {
+					b.Fatal(err)
+				}
 			}
 			b.ReportMetric(float64(r*b.N)/b.Elapsed().Seconds(), "model-steps/s")
+			if sb.Compilations() != 1 {
+				b.Fatalf("%d compilations", sb.Compilations())
+			}
 		})
 	}
 }

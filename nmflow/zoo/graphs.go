@@ -1,7 +1,6 @@
 package zoo
 
 import (
-	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive
 
 	"github.com/nmflow/nmflow/nmflow/arch"
@@ -16,7 +15,6 @@ func stepGraph(net arch.Net, cfg Config, inputShape []int) func(in []*Node) []*N
 	for _, v := range inputShape {
 		d *= v
 	}
-	classes := net.Spec().Classes
 	return func(in []*Node) []*Node {
 		x, y, idx, scale, shift, params, s1, s2, a, b := in[0], in[1], in[2], in[3], in[4], in[5], in[6], in[7], in[8], in[9]
 		r, bs := idx.Shape().Dimensions[0], idx.Shape().Dimensions[1]
@@ -24,8 +22,7 @@ func stepGraph(net arch.Net, cfg Config, inputShape []int) func(in []*Node) []*N
 		px := feed.Pixels(x, idx3, scale, shift, d, cfg.Standardize)
 		px = Reshape(px, append([]int{r, bs}, inputShape...)...)
 		logits := net.Forward(params, px) // [R,B,C]
-		onehot := OneHot(Gather(y, idx3), classes, dtypes.Float32)
-		perRun := DivScalar(Neg(ReduceSum(Mul(onehot, LogSoftmax(logits, -1)), 1, 2)), float64(bs)) // [R]
+		perRun := DivScalar(ReduceSum(arch.CrossEntropy(logits, Gather(y, idx3)), 1), float64(bs)) // [R]
 		// Summing over runs keeps each run's gradient exactly its own mean-loss gradient.
 		grad := Gradient(ReduceAllSum(perRun), params)[0]
 		if cfg.WeightDecay > 0 {

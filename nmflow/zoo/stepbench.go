@@ -1,11 +1,8 @@
 package zoo
 
 import (
-	"fmt"
-
 	"github.com/gomlx/compute"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive
-	"github.com/gomlx/gomlx/core/tensors"
 
 	"github.com/nmflow/nmflow/nmflow/arch"
 	"github.com/nmflow/nmflow/nmflow/data"
@@ -17,7 +14,6 @@ type StepBench struct {
 	t        *trainer
 	perms    [][]int
 	epoch    int
-	done     int64
 	compiles int
 }
 
@@ -45,20 +41,12 @@ func NewStepBench(be compute.Backend, cfg Config, ds *data.Dataset) (*StepBench,
 	return sb, nil
 }
 
-// Step takes one training step of all R runs (the first call compiles) and waits for its result.
+// Step takes one training step of all R runs (the first call compiles) and waits for its result,
+// exactly as a zoo does (donated state, host-built minibatch indices), without its checks.
 func (sb *StepBench) Step() error {
 	t := sb.t
-	r := t.cfg.Runs
-	idx := t.batchIndices(sb.done%t.total, sb.perms, &sb.epoch)
-	a, b := t.scalars(sb.done + 1)
-	out, err := t.step.Exec(t.train.X, t.train.Y, idxTensor(idx, r, t.cfg.BatchSize), t.norm.Scale, t.norm.Shift, t.params, t.s1, t.s2, a, b)
-	if err != nil {
-		return fmt.Errorf("zoo: bench step: %w", err)
-	}
-	t.params, t.s1, t.s2 = out[0], out[1], out[2]
-	sb.done++
-	_ = tensors.MustCopyFlatData[float32](out[3]) // waits for the step on asynchronous backends
-	return out[3].FinalizeAll()
+	_, err := t.trainStep(t.batchIndices(t.done%t.total, sb.perms, &sb.epoch))
+	return err
 }
 
 // Compilations counts how often the step graph was built: 1 after any number of Steps.

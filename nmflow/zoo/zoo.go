@@ -378,23 +378,11 @@ func (t *trainer) run(ctx context.Context, opt Options) (*traj.Zoo, error) {
 			if err := ctx.Err(); err != nil {
 				return nil, fmt.Errorf("%w: %v", ErrStopped, err)
 			}
-			idx := t.batchIndices(t.done, perms, &permEpoch)
-			a, b := t.scalars(t.done + 1)
-			dp, err1 := DonateTensorBuffer(t.params, t.be, 0)
-			d1, err2 := DonateTensorBuffer(t.s1, t.be, 0)
-			d2, err3 := DonateTensorBuffer(t.s2, t.be, 0)
-			if err := errors.Join(err1, err2, err3); err != nil {
-				return nil, fmt.Errorf("zoo: %w", err)
-			}
-			out, err := t.step.Exec(t.train.X, t.train.Y, idxTensor(idx, r, t.cfg.BatchSize), t.norm.Scale, t.norm.Shift, dp, d1, d2, a, b)
+			l, err := t.trainStep(t.batchIndices(t.done, perms, &permEpoch))
 			if err != nil {
-				return nil, fmt.Errorf("zoo: training step %d failed: %w", t.done, err)
+				return nil, err
 			}
-			t.params, t.s1, t.s2 = out[0], out[1], out[2]
-			t.done++
 			// Every step's losses ([R] floats) are checked, so a divergence names its step.
-			l := tensors.MustCopyFlatData[float32](out[3])
-			out[3].MustFinalizeAll()
 			if testHookLoss != nil {
 				testHookLoss(t.done, l)
 			}
@@ -431,6 +419,26 @@ func (t *trainer) run(ctx context.Context, opt Options) (*traj.Zoo, error) {
 	}
 	t.elapsed += time.Since(start)
 	return t.zoo(), nil
+}
+
+// trainStep takes training step t.done+1 of all runs on the [R,B] example indices idx, donating
+// the old state's buffers to the new one, and returns the runs' minibatch losses.
+func (t *trainer) trainStep(idx []int32) ([]float32, error) {
+	a, b := t.scalars(t.done + 1)
+	dp, err1 := DonateTensorBuffer(t.params, t.be, 0)
+	d1, err2 := DonateTensorBuffer(t.s1, t.be, 0)
+	d2, err3 := DonateTensorBuffer(t.s2, t.be, 0)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return nil, fmt.Errorf("zoo: %w", err)
+	}
+	out, err := t.step.Exec(t.train.X, t.train.Y, idxTensor(idx, t.cfg.Runs, t.cfg.BatchSize), t.norm.Scale, t.norm.Shift, dp, d1, d2, a, b)
+	if err != nil {
+		return nil, fmt.Errorf("zoo: training step %d failed: %w", t.done, err)
+	}
+	t.params, t.s1, t.s2 = out[0], out[1], out[2]
+	t.done++
+	l := tensors.MustCopyFlatData[float32](out[3]) // also waits for the step on asynchronous backends
+	return l, out[3].FinalizeAll()
 }
 
 // scalars returns the optimizer's two per-step scalars for step number s (1-based).
