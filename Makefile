@@ -21,8 +21,14 @@ GO_TEST_TIMEOUT ?= 20m
 
 # Every Go invocation (and the notebook kernel, through its kernelspec): GoMLX's pure-Go backend
 # is several times faster built with the simd experiment; never let GoMLX download XLA plugins.
+# The experiment is used where the toolchain knows it (Go >= 1.26); GoMLX picks AVX-512, AVX2 or
+# portable kernels at run time, so a simd build also runs on other CPUs. `make GOEXPERIMENT= ...`
+# builds without it.
 export PATH := $(PATH):/usr/local/go/bin
-export GOEXPERIMENT := simd
+ifeq ($(origin GOEXPERIMENT),undefined)
+GOEXPERIMENT := $(shell GOEXPERIMENT=simd $(GO) env GOEXPERIMENT >/dev/null 2>&1 && echo simd)
+endif
+export GOEXPERIMENT
 export GOMLX_NO_AUTO_INSTALL := 1
 # The project's own Jupyter kernelspecs (git-ignored), shared with scripts/*.sh.
 export JUPYTER_DATA_DIR ?= $(CURDIR)/.jupyter

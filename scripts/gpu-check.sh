@@ -26,4 +26,10 @@ echo "gpu-check: PJRT plugin: $plugin" >&2
 ${PYTHON:-/usr/bin/python3} -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null ||
 	fail "PyTorch cannot use CUDA (torch missing or CPU-only build); the reference needs a CUDA PyTorch"
 # By absolute path, so a JAX plugin's bundled CUDA libraries resolve (README, GPU).
-GOMLX_BACKEND="xla:$plugin" TORCH_DEVICE=cuda BENCH_OUT=${BENCH_OUT:-_build/bench-gpu} bash scripts/bench-compare.sh "$@"
+out=${BENCH_OUT:-_build/bench-gpu}
+GOMLX_BACKEND="xla:$plugin" TORCH_DEVICE=cuda BENCH_OUT=$out bash scripts/bench-compare.sh "$@"
+# Cost against R and P on the GPU (peak memory is the host process's, not the device's).
+quick=""
+for a in "$@"; do [ "$a" = --quick ] && quick=--quick; done
+GOMLX_BACKEND="xla:$plugin" bin/nmflow bench --scaling $quick --plot "$out/scaling.png" --json >"$out/scaling.json"
+echo "gpu-check: scaling sweep in $out/scaling.json and $out/scaling.png" >&2

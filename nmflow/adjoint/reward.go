@@ -126,7 +126,7 @@ func (c *CrossEntropy) Graph(theta *Node, in []*Node) (*Node, []*Node) {
 	px := feed.Pixels(x, idx, scale, shift, c.im.D, c.norm.On)
 	logits := c.net.Forward(theta, Reshape(px, append([]int{c.batch}, c.shape...)...)) // [N,B,C]
 	labels := InsertAxes(Gather(y, idx), 0)                                            // [1,B]
-	picked := Neg(arch.CrossEntropy(logits, labels)) // [N,B]
+	picked := Neg(arch.CrossEntropy(logits, labels))                                   // [N,B]
 	hits := arch.Correct(logits, labels)
 	return ReduceMean(picked, -1), []*Node{ReduceMean(hits, -1)}
 }

@@ -8,4 +8,8 @@
 //
 // Each case compiles once, times its first call (compile + first run) as warm-up separately,
 // and reports its compile count; Quick sizes make a run of seconds for tests.
+//
+// Scaling sweeps the zoo step over R and the fit step over P, recording seconds per step, peak
+// resident memory, the live heap left behind per zoo step and the compile count; Slope and Slopes
+// give the log-log growth exponents (`nmflow bench --scaling`, notebooks/08-performance.ipynb).
 package bench

@@ -282,8 +282,9 @@ func ScalingTable(w io.Writer, rep ScalingReport) {
 }
 
 // ScalingPlots draws time per step and peak memory against R (zoo) and P (fit) on log-log axes,
-// each with a dashed slope-1 line through its largest size for reference (linear growth).
-func ScalingPlots(pts []Point) ([]*gplot.Plot, error) {
+// each with a dashed slope-1 line through its largest size for reference (linear growth); the
+// legend gives the slope over the sizes from[workload] and up, as Slopes does.
+func ScalingPlots(pts []Point, from map[string]int) ([]*gplot.Plot, error) {
 	var plots []*gplot.Plot
 	for _, w := range []struct{ name, axis string }{{"zoo", "R (models per step)"}, {"fit", "P (parameters per net)"}} {
 		for _, m := range []struct {
@@ -299,7 +300,16 @@ func ScalingPlots(pts []Point) ([]*gplot.Plot, error) {
 			if len(s.X) < 2 {
 				continue
 			}
-			s.Name = fmt.Sprintf("%s (slope %.2f)", w.name, Slope(s.X, s.Y))
+			var fx, fy []float64
+			for i, x := range s.X {
+				if x >= float64(from[w.name]) {
+					fx, fy = append(fx, x), append(fy, s.Y[i])
+				}
+			}
+			if len(fx) < 2 {
+				fx, fy = s.X, s.Y
+			}
+			s.Name = fmt.Sprintf("%s (slope %.2f from %s = %d)", w.name, Slope(fx, fy), w.axis[:1], int(fx[0]))
 			last := len(s.X) - 1
 			ref := plot.Series{Name: "linear", X: []float64{s.X[0], s.X[last]}, Y: []float64{s.Y[last] * s.X[0] / s.X[last], s.Y[last]}, Dashed: true}
 			p, err := plot.Lines(w.axis, m.label, true, true, []plot.Series{s, ref}, plot.WithTitle(fmt.Sprintf("%s: %s", w.name, m.label)))

@@ -77,8 +77,8 @@ func evalGraph(net arch.Net, inputShape []int, standardize bool) func(in []*Node
 		bs := idx.Shape().Dimensions[0]
 		idx2 := InsertAxes(idx, -1)
 		px := Reshape(feed.Pixels(x, idx2, scale, shift, d, standardize), append([]int{bs}, inputShape...)...)
-		logits := net.Forward(params, px) // [R,B,C]
-		labels := Gather(y, idx2)         // [B]
+		logits := net.Forward(params, px)                      // [R,B,C]
+		labels := Gather(y, idx2)                              // [B]
 		ce := arch.CrossEntropy(logits, InsertAxes(labels, 0)) // [R,B]
 		maskR := InsertAxes(mask, 0)
 		loss := ReduceSum(Mul(ce, maskR), 1)

@@ -21,7 +21,7 @@ func stepGraph(net arch.Net, cfg Config, inputShape []int) func(in []*Node) []*N
 		idx3 := InsertAxes(idx, -1)
 		px := feed.Pixels(x, idx3, scale, shift, d, cfg.Standardize)
 		px = Reshape(px, append([]int{r, bs}, inputShape...)...)
-		logits := net.Forward(params, px) // [R,B,C]
+		logits := net.Forward(params, px)                                                          // [R,B,C]
 		perRun := DivScalar(ReduceSum(arch.CrossEntropy(logits, Gather(y, idx3)), 1), float64(bs)) // [R]
 		// Summing over runs keeps each run's gradient exactly its own mean-loss gradient.
 		grad := Gradient(ReduceAllSum(perRun), params)[0]

@@ -122,7 +122,7 @@ func runScaling(quick bool, steps int, seed uint64, asJSON bool, plotTo string, 
 	}
 	rep := bench.ScalingReport{Impl: "nmflow", Backend: info.Name, Quick: quick, Points: pts, Slopes: bench.Slopes(pts, from)}
 	if plotTo != "" {
-		plots, err := bench.ScalingPlots(pts)
+		plots, err := bench.ScalingPlots(pts, from)
 		if err != nil {
 			return err
 		}
