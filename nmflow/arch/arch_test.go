@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/gomlx/compute"
@@ -266,6 +267,19 @@ func TestGradientsCompile(t *testing.T) {
 		}
 		if len(g) != r*p || norm == 0 || math.IsNaN(norm) {
 			t.Fatalf("%s: gradient len %d norm %g", spec, len(g), norm)
+		}
+		// The same forward and gradient through the parts (what the zoo's step uses), bit for bit.
+		viaParts := MustNewExec(be, func(params, x *Node) []*Node {
+			parts := SplitParams(params, net.Layout())
+			out := net.ForwardParts(parts, x)
+			return []*Node{out, JoinParts(Gradient(ReduceAllSum(Square(out)), parts...)), net.Forward(params, x)}
+		})
+		outs := viaParts.MustExec(tensors.FromFlatDataAndDimensions(w, r, p), tensors.FromFlatDataAndDimensions(x, r, b, 1, 4, 4))
+		if !slices.Equal(tensors.MustCopyFlatData[float32](outs[0]), tensors.MustCopyFlatData[float32](outs[2])) {
+			t.Errorf("%s: ForwardParts differs from Forward", spec)
+		}
+		if gp := tensors.MustCopyFlatData[float32](outs[1]); !slices.Equal(gp, g) {
+			t.Errorf("%s: the gradient through the parts differs from the gradient through params", spec)
 		}
 	}
 }

@@ -61,12 +61,19 @@ func (m *mlp) Spec() Spec     { return m.spec }
 func (m *mlp) Layout() Layout { return m.layout }
 
 func (m *mlp) Forward(params, x *Node) *Node {
-	r := checkParams(params, m.layout)
+	return m.forward(sliced(params), checkParams(params, m.layout), x)
+}
+
+func (m *mlp) ForwardParts(parts Parts, x *Node) *Node {
+	return m.forward(parts.getter(m.layout), checkParts(parts, m.layout), x)
+}
+
+func (m *mlp) forward(seg getter, r int, x *Node) *Node {
 	shared := isShared(x, m.spec.Input, r)
 	d := prod(m.spec.Input)
 	first := m.dense[0]
-	w := segment(params, first.w) // [R,out,D]
-	var hT *Node                  // feature-major activations [R,F,B]
+	w := seg(first.w) // [R,out,D]
+	var hT *Node      // feature-major activations [R,F,B]
 	if shared {
 		b := x.Shape().Dimensions[0]
 		out := first.w.Shape[0]
@@ -78,17 +85,17 @@ func (m *mlp) Forward(params, x *Node) *Node {
 		// hᵀ = W·xᵀ keeps the weight gradient in [out,in] layout with no minibatch transpose.
 		hT = DotGeneral(w, []int{2}, []int{0}, Reshape(x, r, b, d), []int{2}, []int{0})
 	}
-	return denseStack(params, hT, m.dense)
+	return denseStack(seg, hT, m.dense)
 }
 
 // denseStack applies bias (+ReLU except after the last layer) for layer 0 given hT = W0·x, then the
 // remaining layers; returns logits [R,B,C].
-func denseStack(params, hT *Node, layers []denseLayer) *Node {
+func denseStack(seg getter, hT *Node, layers []denseLayer) *Node {
 	for i, l := range layers {
 		if i > 0 {
-			hT = DotGeneral(segment(params, l.w), []int{2}, []int{0}, hT, []int{1}, []int{0})
+			hT = DotGeneral(seg(l.w), []int{2}, []int{0}, hT, []int{1}, []int{0})
 		}
-		hT = Add(hT, InsertAxes(segment(params, l.b), -1))
+		hT = Add(hT, InsertAxes(seg(l.b), -1))
 		if i < len(layers)-1 {
 			hT = Max(hT, ZerosLike(hT))
 		}
@@ -153,7 +160,14 @@ func (m *cnn) Spec() Spec     { return m.spec }
 func (m *cnn) Layout() Layout { return m.layout }
 
 func (m *cnn) Forward(params, x *Node) *Node {
-	r := checkParams(params, m.layout)
+	return m.forward(sliced(params), checkParams(params, m.layout), x)
+}
+
+func (m *cnn) ForwardParts(parts Parts, x *Node) *Node {
+	return m.forward(parts.getter(m.layout), checkParts(parts, m.layout), x)
+}
+
+func (m *cnn) forward(seg getter, r int, x *Node) *Node {
 	var b int
 	var h *Node // grouped layout [B, R*C, H, W]: model r owns channels r*C..(r+1)*C-1
 	if isShared(x, m.spec.Input, r) {
@@ -166,22 +180,22 @@ func (m *cnn) Forward(params, x *Node) *Node {
 	}
 	for i, cv := range m.convs {
 		out, in, k := cv.w.Shape[0], cv.w.Shape[1], cv.w.Shape[2]
-		kernel := Reshape(segment(params, cv.w), r*out, in, k, k)
+		kernel := Reshape(seg(cv.w), r*out, in, k, k)
 		conv := Convolve(h, kernel).ChannelsAxis(images.ChannelsFirst).
 			PaddingPerDim([][2]int{{m.pad, m.pad}, {m.pad, m.pad}})
 		if i > 0 || !isShared(x, m.spec.Input, r) {
 			conv = conv.ChannelGroupCount(r) // each model convolves only its own channels
 		}
 		h = conv.Done()
-		h = Add(h, Reshape(segment(params, cv.b), 1, r*out, 1, 1))
+		h = Add(h, Reshape(seg(cv.b), 1, r*out, 1, 1))
 		h = Max(h, ZerosLike(h))
 		h = meanPool2(h, m.hw[i])
 	}
 	// [B, R*C, H', W'] → [R, C*H'*W', B], flattening each example in PyTorch's (C,H,W) order.
 	hT := TransposeAllAxes(Reshape(h, b, r, m.flat), 1, 2, 0)
 	first := m.dense[0]
-	hT = DotGeneral(segment(params, first.w), []int{2}, []int{0}, hT, []int{1}, []int{0})
-	return denseStack(params, hT, m.dense)
+	hT = DotGeneral(seg(first.w), []int{2}, []int{0}, hT, []int{1}, []int{0})
+	return denseStack(seg, hT, m.dense)
 }
 
 // meanPool2 is a 2x2 stride-2 average pool of [N,C,H,W] written as reshape+mean, which every backend

@@ -31,6 +31,10 @@ type Net interface {
 	// Forward maps params [R,P] and inputs x — shared [B, C,H,W] (or [B, D]) or per model
 	// [R,B, C,H,W] (or [R,B,D]), float32 — to logits [R,B,Classes].
 	Forward(params, x *Node) *Node
+	// ForwardParts is Forward with the parameters already split by layout segment (see SplitParams).
+	// Taking gradients with respect to the parts and joining them (JoinParts) avoids the zero-padded
+	// [R,P] copy per segment that the gradient of Forward's slicing makes.
+	ForwardParts(parts Parts, x *Node) *Node
 }
 
 // New builds the Net a Spec describes.

@@ -67,15 +67,21 @@ func NewNorm(mean, std []float32, d int, on bool) (*Norm, error) {
 		Scale: tensors.FromFlatDataAndDimensions(scale, d), Shift: tensors.FromFlatDataAndDimensions(shift, d)}, nil
 }
 
-// Pixels gathers the rows named by idx (int32 [..., 1]) from x and returns float32 inputs
-// [..., D]; scale/shift ([D]) are applied when standardize is true, else pixels are divided by 255.
-func Pixels(x, idx, scale, shift *Node, d int, standardize bool) *Node {
+// Raw gathers the rows named by idx (int32 [..., 1]) from x as float32 [..., D] pixel values
+// 0…255, unscaled: a linear first layer can take the 1/255 on its (smaller) weights instead.
+func Raw(x, idx *Node, d int) *Node {
 	rows := Gather(x, idx)
 	lead := idx.Shape().Dimensions[:idx.Rank()-1]
 	if rows.DType() == dtypes.Uint64 {
 		rows = Bitcast(rows, dtypes.Uint8) // [..., D/8, 8], little-endian byte order
 	}
-	px := ConvertDType(Reshape(rows, append(append([]int{}, lead...), d)...), dtypes.Float32)
+	return ConvertDType(Reshape(rows, append(append([]int{}, lead...), d)...), dtypes.Float32)
+}
+
+// Pixels gathers the rows named by idx (int32 [..., 1]) from x and returns float32 inputs
+// [..., D]; scale/shift ([D]) are applied when standardize is true, else pixels are divided by 255.
+func Pixels(x, idx, scale, shift *Node, d int, standardize bool) *Node {
+	px := Raw(x, idx, d)
 	if !standardize {
 		return MulScalar(px, 1.0/255)
 	}

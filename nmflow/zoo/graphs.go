@@ -19,12 +19,24 @@ func stepGraph(net arch.Net, cfg Config, inputShape []int) func(in []*Node) []*N
 		x, y, idx, scale, shift, params, s1, s2, a, b := in[0], in[1], in[2], in[3], in[4], in[5], in[6], in[7], in[8], in[9]
 		r, bs := idx.Shape().Dimensions[0], idx.Shape().Dimensions[1]
 		idx3 := InsertAxes(idx, -1)
-		px := feed.Pixels(x, idx3, scale, shift, d, cfg.Standardize)
+		parts := arch.SplitParams(params, net.Layout())
+		fwd := parts
+		var px *Node
+		if first := net.Layout().Segments[0]; cfg.Standardize || first.Size() >= bs*d {
+			px = feed.Pixels(x, idx3, scale, shift, d, cfg.Standardize)
+		} else {
+			// The first layer is linear in its input, W·(x/255) = (W/255)·x, and its weight
+			// (segment 0) is smaller than a model's minibatch: one pass over it instead.
+			px = feed.Raw(x, idx3, d)
+			fwd = append(arch.Parts{MulScalar(parts[0], 1.0/255)}, parts[1:]...)
+		}
 		px = Reshape(px, append([]int{r, bs}, inputShape...)...)
-		logits := net.Forward(params, px)                                                          // [R,B,C]
+		logits := net.ForwardParts(fwd, px)                                                        // [R,B,C]
 		perRun := DivScalar(ReduceSum(arch.CrossEntropy(logits, Gather(y, idx3)), 1), float64(bs)) // [R]
-		// Summing over runs keeps each run's gradient exactly its own mean-loss gradient.
-		grad := Gradient(ReduceAllSum(perRun), params)[0]
+		// Summing over runs keeps each run's gradient exactly its own mean-loss gradient. The
+		// gradient is taken per layer and joined once: through the slicing it would be one
+		// zero-padded [R,P] copy per layer, summed.
+		grad := arch.JoinParts(Gradient(ReduceAllSum(perRun), parts...))
 		if cfg.WeightDecay > 0 {
 			grad = Add(grad, MulScalar(params, cfg.WeightDecay))
 		}
