@@ -37,3 +37,33 @@ func TestBenchQuickJSONAndCompare(t *testing.T) {
 		t.Fatalf("bad workload: exit %d %s", code, errs)
 	}
 }
+
+func TestBenchScalingJSONAndPlot(t *testing.T) {
+	png := filepath.Join(t.TempDir(), "scaling.png")
+	code, out, errs := runCLI(t, "bench", "--scaling", "--quick", "--iters", "2", "--json", "--plot", png)
+	if code != 0 {
+		t.Fatalf("bench --scaling: %s", errs)
+	}
+	var rep struct {
+		Points []struct {
+			Workload string  `json:"workload"`
+			StepS    float64 `json:"step_s"`
+			Compiles int     `json:"compiles"`
+		} `json:"points"`
+		Slopes map[string]float64 `json:"slopes"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || len(rep.Points) != 6 || len(rep.Slopes) != 4 {
+		t.Fatalf("bench --scaling --json: %v\n%s", err, out)
+	}
+	for _, p := range rep.Points {
+		if !(p.StepS > 0) || p.Compiles != 1 {
+			t.Errorf("%+v", p)
+		}
+	}
+	if b, err := os.ReadFile(png); err != nil || len(b) < 1000 || string(b[1:4]) != "PNG" {
+		t.Fatalf("plot: %d bytes, %v", len(b), err)
+	}
+	if code, _, errs := runCLI(t, "bench", "--plot", png); code == 0 || !strings.Contains(errs, "--scaling") {
+		t.Fatalf("--plot without --scaling: exit %d %s", code, errs)
+	}
+}
