@@ -50,7 +50,7 @@ type ScalingOptions struct {
 }
 
 // Scaling times the zoo step against R and the fit step against P, recording peak memory, the
-// heap each extra zoo step leaves behind and the zoo's compile count. Cost should grow linearly
+// heap each extra zoo step leaves behind and how often each step graph was compiled. Cost should grow linearly
 // (log-log slope ≈ 1, see Slope) once the sizes are past the fixed per-step overheads.
 func Scaling(ctx context.Context, be compute.Backend, opt ScalingOptions) ([]Point, error) {
 	if opt.Seed == 0 {
