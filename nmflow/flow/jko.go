@@ -12,13 +12,15 @@ import (
 )
 
 // NM-JKO(k) (METHODS.md §4, after JKOnet*): a scalar potential V_ψ(x[, t]) whose gradient moves
-// one checkpoint to the next. The first-order optimality condition of the JKO step
-// ρ_{k+1} = argmin F(ρ) + W₂²(ρ, ρ_k)/(2τ) on coupled pairs gives the loss
+// one checkpoint to the next. JKOnet*'s first-order optimality condition of the JKO step
+// ρ_{k+1} = argmin F(ρ) + W₂²(ρ, ρ_k)/(2τ) puts ∇V at the *next* point (an implicit step), but
+// sampling takes explicit steps x ← x − τ·∇V(x) from a source draw, one per checkpoint interval,
+// and would then evaluate V where it was never trained (measured: nets no better than an init
+// plus the mean displacement). So the loss is the explicit step's, on coupled pairs:
 //
-//	‖τ·∇V(x_{k+1}) + x_{k+1} − x_k‖²      (∇V at the *next* point),
+//	‖τ·∇V(x_k) + x_{k+1} − x_k‖²      (∇V at the point the sampler stands on),
 //
-// and sampling takes the explicit steps x ← x − τ·∇V(x) from a source draw, one per checkpoint
-// interval: JKO(k) knows only its k + 1 time points. ∇_x V is formed in the graph by hand
+// with V(·, t_{k+1}) when time-dependent. JKO(k) knows only its k + 1 time points. ∇_x V is formed in the graph by hand
 // (backpropagation through the MLP written out), so the fit needs first-order autodiff only.
 
 // JKOConfig sets NM-JKO's potential.
@@ -73,9 +75,9 @@ func potential(scope *model.Scope, cfg Config, x, t *Node) (v, grad *Node) {
 	return v, DotGeneral(delta, []int{1}, nil, win, []int{0}, nil)
 }
 
-// jkoLoss is the mean over the batch of ‖τ·∇V(x_{k+1}, t_{k+1}) + x_{k+1} − x_k‖² / D.
-func jkoLoss(scope *model.Scope, cfg Config, next, prev, t *Node) *Node {
-	_, grad := potential(scope, cfg, next, t)
+// jkoLoss is the mean over the batch of ‖τ·∇V(x_k, t_{k+1}) + x_{k+1} − x_k‖² / D.
+func jkoLoss(scope *model.Scope, cfg Config, prev, next, t *Node) *Node {
+	_, grad := potential(scope, cfg, prev, t)
 	return ReduceAllMean(Square(Add(MulScalar(grad, cfg.JKO.Tau), Sub(next, prev))))
 }
 

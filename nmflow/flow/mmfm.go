@@ -8,10 +8,18 @@ import (
 	"github.com/nmflow/nmflow/nmflow/traj"
 )
 
-// NM-MMFM (METHODS.md §3): each training example is a whole run. Its anchors are the source draw
-// at t = 0 (the run's own init with the trajectory coupling), k intermediate checkpoints and the
-// target checkpoint at t = 1; the path is an interpolant P_r(t) through them, and the network
-// regresses P_r'(t). With no intermediate anchors the path is the straight line of CFM.
+// NM-MMFM (METHODS.md §3): each training example is a whole run. Its anchors are the run's init
+// at t = 0, k intermediate checkpoints and the target checkpoint at t = 1; the path is an
+// interpolant P_r(t) through them, and the network regresses P_r'(t) (or the endpoint of its
+// tangent, PredictTarget). With no intermediate anchors the path is the straight line of CFM.
+//
+// A source draw x0 that is not the run's own init θ0 (the independent coupling) re-roots the run:
+// anchor j becomes a_j + (1 − t_j)·(x0 − θ0), so the path starts at x0, ends at the run's trained
+// net, and between them follows the run's own shape while the difference of inits fades linearly.
+// Interpolants reproduce straight lines, so this is P_r(t) + (1 − t)·(x0 − θ0) exactly. Without
+// it, a fresh init and the run's checkpoint 1 (≈ θ0 plus a step) are two unrelated random nets,
+// and the first segment asks the network to carry noise to other noise. JKO's pairs are re-rooted
+// the same way.
 
 // MMFMConfig chooses the anchors and the interpolant of Method MMFM.
 type MMFMConfig struct {
@@ -148,6 +156,32 @@ func (t *trainer) setupAnchors(z *traj.Zoo, target int) error {
 	}
 	t.path = &mmfmPath{basis: basis, knots: knots, sigma: t.cfg.Sigma, adaptive: c.Noise == NoiseAdaptive, sigmaMin: c.SigmaMin}
 	return nil
+}
+
+// reroot fills sc.anchors for run r with source draw x0 and target x1 (see the top of this file):
+// the run's own anchors when x0 is its init (trajectory coupling), re-rooted at x0 otherwise. The
+// re-rooted anchors are written into the scratch's own rows, never into the zoo.
+func (t *trainer) reroot(sc *scratch, r int, x0, x1 []float32) {
+	p := t.p
+	last := len(sc.anchors) - 1
+	sc.anchors[0], sc.anchors[last] = x0, x1
+	own := t.cfg.Coupling == CouplingTrajectory
+	for j, m := range t.mid {
+		a := m[r*p : (r+1)*p]
+		if own {
+			sc.anchors[j+1] = a
+			continue
+		}
+		if sc.rerooted[j] == nil {
+			sc.rerooted[j] = make([]float32, p)
+		}
+		w := float32(1 - t.m.AnchorTimes[j+1])
+		th0, dst := t.x0s[r*p:(r+1)*p], sc.rerooted[j]
+		for i := range dst {
+			dst[i] = a[i] + w*(x0[i]-th0[i])
+		}
+		sc.anchors[j+1] = dst
+	}
 }
 
 // mmfmPath is the interpolant through a run's anchors plus noise.

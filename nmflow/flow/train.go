@@ -23,6 +23,7 @@ import (
 	"github.com/gomlx/gomlx/ml/model/initializer"
 	"github.com/gomlx/gomlx/ml/train/optimizer"
 
+	"github.com/nmflow/nmflow/nmflow/align"
 	"github.com/nmflow/nmflow/nmflow/backend"
 	"github.com/nmflow/nmflow/nmflow/progress"
 	"github.com/nmflow/nmflow/nmflow/traj"
@@ -30,11 +31,17 @@ import (
 
 // Config is what a meta-model is and how it is trained; it is stored with the model.
 type Config struct {
-	Method   string  `json:"method"`   // MethodCFM (default), MethodMMFM or MethodJKO
-	Source   string  `json:"source"`   // SourceKaiming (default) or SourceGaussian
-	Coupling string  `json:"coupling"` // CouplingTrajectory (default with Kaiming), CouplingIndependent, CouplingOT
-	Sigma    float64 `json:"sigma"`    // noise of the path, x_t = path(t) + σ·ε (MMFM adaptive: the peak M)
-	Norm     string  `json:"norm"`     // NormLayer (default), NormParam, NormNone
+	Method string `json:"method"` // MethodCFM (default), MethodMMFM or MethodJKO
+	Source string `json:"source"` // SourceKaiming (default) or SourceGaussian
+	// Coupling pairs source draws with trained nets: CouplingIndependent (default) generalizes
+	// from fresh inits; CouplingTrajectory pairs each run's own init with its own path, which only
+	// retraces the zoo's runs (R examples are too few to learn how a new init moves); CouplingOT.
+	Coupling string `json:"coupling"`
+	// Align is AlignWeights (default: the zoo's hidden units are permuted into one order before
+	// fitting, package align; a zoo already aligned is used as it is) or AlignNone.
+	Align string  `json:"align,omitempty"`
+	Sigma float64 `json:"sigma"` // noise of the path, x_t = path(t) + σ·ε (MMFM adaptive: the peak M)
+	Norm  string  `json:"norm"`  // NormLayer (default), NormParam, NormNone
 	// MMFM: the interpolant through each run's anchors (the source draw at t = 0, Intermediates
 	// checkpoints, the Target checkpoint at t = 1); see mmfm.go.
 	MMFM MMFMConfig `json:"mmfm,omitzero"`
@@ -45,9 +52,10 @@ type Config struct {
 	// JKO: the potential's step size and time dependence; see jko.go.
 	JKO JKOConfig `json:"jko,omitzero"`
 	// Predict is what the network outputs: PredictVelocity (v directly, the textbook CFM loss) or
-	// PredictTarget (a correction D − x_t to the endpoint estimate D ≈ E[x1 | x_t], loss ‖D − x1‖²,
+	// PredictTarget (default for CFM and MMFM: a correction D − x_t to D = x_t + (1 − t)·u_t, the
+	// point the path's tangent reaches at t = 1 — x1 itself on CFM's straight path — with
 	// velocity (D − x_t)/(1 − t)). The second removes the source sample exactly, so the network
-	// only has to denoise towards trained weights.
+	// only has to denoise towards trained weights. JKO takes PredictVelocity only.
 	Predict string `json:"predict"`
 	// TimeSkew > 1 draws training times as t = u^TimeSkew (u uniform), putting more weight on early
 	// times, where the network must learn which trained network a noisy input is heading to.
@@ -85,18 +93,24 @@ func (c Config) Defaults() (Config, error) {
 	}
 	if c.Coupling == "" {
 		c.Coupling = CouplingIndependent
-		if c.Source == SourceKaiming {
-			c.Coupling = CouplingTrajectory
-		}
+	}
+	if c.Align == "" {
+		c.Align = AlignWeights
 	}
 	if c.Norm == "" {
 		c.Norm = NormLayer
 	}
 	if c.Predict == "" {
-		c.Predict = PredictVelocity
+		c.Predict = PredictTarget
+		if c.Method == MethodJKO {
+			c.Predict = PredictVelocity
+		}
 	}
 	if c.TimeSkew == 0 {
 		c.TimeSkew = 1
+		if c.Predict == PredictTarget {
+			c.TimeSkew = DefaultTimeSkew
+		}
 	}
 	c.Net = c.Net.withDefaults()
 	if c.Target == 0 {
@@ -133,8 +147,8 @@ func (c Config) Defaults() (Config, error) {
 		return c, fmt.Errorf("flow: %s fits a potential on consecutive checkpoints: it takes no --predict target, ot coupling, sigma or time skew", MethodJKO)
 	case c.Intermediates < NoIntermediates:
 		return c, fmt.Errorf("flow: intermediates must be ≥ 0 (0: all checkpoints) or %d (none), got %d", NoIntermediates, c.Intermediates)
-	case c.Method == MethodMMFM && c.Predict != PredictVelocity:
-		return c, fmt.Errorf("flow: %s regresses the spline's derivative, so it needs --predict %s (endpoint prediction holds only on the straight path)", MethodMMFM, PredictVelocity)
+	case c.Align != AlignWeights && c.Align != AlignNone:
+		return c, fmt.Errorf("flow: unknown alignment %q (want %s or %s)", c.Align, AlignWeights, AlignNone)
 	case c.Method == MethodMMFM && c.Coupling == CouplingOT:
 		return c, fmt.Errorf("flow: %s supports the %s and %s couplings, not %s", MethodMMFM, CouplingTrajectory, CouplingIndependent, CouplingOT)
 	case c.Source != SourceKaiming && c.Source != SourceGaussian:
@@ -174,6 +188,22 @@ func (c Config) Defaults() (Config, error) {
 	}
 	return c, nil
 }
+
+// Values of Config.Align.
+const (
+	AlignWeights = "weights" // permutation alignment by weight matching (package align)
+	AlignNone    = "none"
+)
+
+// NeedsAlign says whether a fit (or a VAE) with alignment mode mode must align z first: not when it is
+// aligned already, has one run, or records no architecture (a bare layout has no known units).
+func NeedsAlign(mode string, z *traj.Zoo) bool {
+	return mode == AlignWeights && z.Meta.Aligned == nil && z.Runs > 1 && z.Meta.Arch.Kind != ""
+}
+
+// DefaultTimeSkew is the time skew that goes with endpoint prediction: most training times land
+// early, where the network must tell which trained net a still-noisy point is heading to.
+const DefaultTimeSkew = 5
 
 // Methods of Config.Method.
 const (
@@ -273,6 +303,11 @@ func fit(ctx context.Context, z *traj.Zoo, cfg Config, opt Options, cond *condDa
 	}
 	if err := z.Check(); err != nil {
 		return nil, err
+	}
+	if NeedsAlign(cfg.Align, z) {
+		if z, _, err = align.Zoo(z, align.Options{Checkpoint: cfg.Target, Seed: cfg.Seed}); err != nil {
+			return nil, err
+		}
 	}
 	target := cfg.Target
 	if target < 0 {
@@ -535,13 +570,14 @@ func (c Config) emaAt(s int) float64 {
 type scratch struct {
 	x0, x1, tt, eps []float32
 	anchors         [][]float32
-	runs            []int // the run of each example
+	rerooted        [][]float32 // re-rooted intermediate anchors of the current row (see reroot)
+	runs            []int       // the run of each example
 }
 
 func (t *trainer) newScratch() *scratch {
 	b, p := t.cfg.BatchSize, t.p
 	return &scratch{x0: make([]float32, b*p), x1: make([]float32, b*p), tt: make([]float32, b), eps: make([]float32, b*p),
-		anchors: make([][]float32, len(t.mid)+2), runs: make([]int, b)}
+		anchors: make([][]float32, len(t.mid)+2), rerooted: make([][]float32, len(t.mid)), runs: make([]int, b)}
 }
 
 // batch fills x_t and the regression target ([B,P]) and sc.tt for step s, deterministically from
@@ -585,21 +621,27 @@ func (t *trainer) batch(s int, sc *scratch, xt, target []float32) error {
 	}
 	for i, r := range runs {
 		row := func(v []float32) []float32 { return v[i*p : (i+1)*p] }
-		sc.anchors[0], sc.anchors[len(sc.anchors)-1] = row(x0), row(x1)
-		for j, m := range t.mid {
-			sc.anchors[j+1] = m[r*p : (r+1)*p]
-		}
+		t.reroot(sc, r, row(x0), row(x1))
 		if t.cfg.Method == MethodJKO {
-			// One consecutive pair (x_j, x_{j+1}) per row, picked by the row's uniform draw.
+			// One consecutive pair (x_j, x_{j+1}) per row, picked by the row's uniform draw: ∇V
+			// is fitted at x_j, where the explicit sampler evaluates it (METHODS.md §4).
 			pairs := len(sc.anchors) - 1
 			j := min(int(float64(tt[i])*float64(pairs)), pairs-1)
-			copy(row(xt), sc.anchors[j+1])
-			copy(row(target), sc.anchors[j])
+			copy(row(xt), sc.anchors[j])
+			copy(row(target), sc.anchors[j+1])
 			tt[i] = float32(t.m.AnchorTimes[j+1])
 			continue
 		}
 		if err := t.path.fill(sc.anchors, float64(tt[i]), row(eps), row(xt), row(target)); err != nil {
 			return err
+		}
+		if t.cfg.Predict == PredictTarget {
+			// D = x_t + (1 − t)·u_t: the sampler's velocity (D − x_t)/(1 − t) is u_t again.
+			rem := 1 - tt[i]
+			xr, ur := row(xt), row(target)
+			for j := range ur {
+				ur[j] = xr[j] + rem*ur[j]
+			}
 		}
 	}
 	return nil

@@ -16,8 +16,11 @@ type Config struct {
 	// Beta weighs the KL term: loss = ‖x − D(z)‖² + β·KL(q(z|x) ‖ N(0,I)), both summed over the
 	// vector and averaged over the batch (METHODS.md §5; D2NWG uses 1e-6). Small β keeps the
 	// reconstructions sharp; the latent flow, not the prior, models the latents' law.
-	Beta        float64 `json:"beta"`         // default 1e-4; must be ≥ 0
-	Norm        string  `json:"norm"`         // weight normalization (flow.NormLayer default, NormParam, NormNone)
+	Beta float64 `json:"beta"` // default 1e-4; must be ≥ 0
+	Norm string  `json:"norm"` // weight normalization (flow.NormLayer default, NormParam, NormNone)
+	// Align is flow.AlignWeights (default: the zoo is permuted into one order before training and
+	// before encoding, package align) or flow.AlignNone.
+	Align       string  `json:"align,omitempty"`
 	Steps       int     `json:"steps"`        // optimizer steps (default 2000)
 	BatchSize   int     `json:"batch_size"`   // default 64
 	LR          float64 `json:"lr"`           // peak learning rate (default 1e-3)
@@ -43,6 +46,12 @@ func (c Config) Defaults() (Config, error) {
 	}
 	if c.Norm == "" {
 		c.Norm = flow.NormLayer
+	}
+	if c.Align == "" {
+		c.Align = flow.AlignWeights
+	}
+	if c.Align != flow.AlignWeights && c.Align != flow.AlignNone {
+		return c, fmt.Errorf("vae: unknown alignment %q (want %s or %s)", c.Align, flow.AlignWeights, flow.AlignNone)
 	}
 	if c.Steps == 0 {
 		c.Steps = 2000

@@ -41,6 +41,9 @@ func Fit(ctx context.Context, z *traj.Zoo, cfg Config, opt Options) (*Model, err
 	if z.Meta.Layout.Size() != z.Params {
 		return nil, fmt.Errorf("vae: the zoo has no layout for its %d parameters; it must come from 'nmflow zoo' or traj.ReadZoo", z.Params)
 	}
+	if z, err = alignZoo(z, cfg); err != nil {
+		return nil, err
+	}
 	be := opt.Backend
 	if be == nil {
 		if be, _, err = backend.Default(); err != nil {

@@ -125,6 +125,9 @@ func LatentFlowConfig(cfg flow.Config) (flow.Config, error) {
 	if cfg.Norm == "" {
 		cfg.Norm = flow.NormParam
 	}
+	if cfg.Align == "" {
+		cfg.Align = flow.AlignNone // latent coordinates have no units to permute (the VAE aligned its zoo)
+	}
 	return cfg.Defaults()
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/nmflow/nmflow/nmflow"
+	"github.com/nmflow/nmflow/nmflow/align"
 	"github.com/nmflow/nmflow/nmflow/arch"
 	"github.com/nmflow/nmflow/nmflow/backend"
 	"github.com/nmflow/nmflow/nmflow/flow"
@@ -224,6 +225,10 @@ func (m *Model) LatentZoo(z *traj.Zoo) (*traj.Zoo, error) {
 	if err := m.CheckZoo(z); err != nil {
 		return nil, err
 	}
+	z, err := alignZoo(z, m.Config)
+	if err != nil {
+		return nil, err
+	}
 	codes, err := m.Encode(z.Weights, z.Runs*z.Checkpoints)
 	if err != nil {
 		return nil, err
@@ -240,6 +245,16 @@ func (m *Model) LatentZoo(z *traj.Zoo) (*traj.Zoo, error) {
 	meta.Extra["base_params"] = fmt.Sprint(z.Params)
 	return &traj.Zoo{Meta: meta, Runs: z.Runs, Checkpoints: z.Checkpoints, Params: m.Config.LatentDim, Weights: codes,
 		Steps: z.Steps, Metrics: z.Metrics}, nil
+}
+
+// alignZoo permutes z into one order when cfg asks for it and z is not aligned yet; the same zoo
+// and seed give the same permutations, so Fit and LatentZoo see the same nets.
+func alignZoo(z *traj.Zoo, cfg Config) (*traj.Zoo, error) {
+	if !flow.NeedsAlign(cfg.Align, z) {
+		return z, nil
+	}
+	az, _, err := align.Zoo(z, align.Options{Seed: cfg.Seed})
+	return az, err
 }
 
 // Save writes dir/weights.safetensors, then dir/vae.json (each atomically: temp file + rename);

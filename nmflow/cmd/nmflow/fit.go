@@ -34,10 +34,11 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 	tau := fs.Float64("jko-tau", 1, "jko: step size τ")
 	timeDep := fs.Bool("jko-time", false, "jko: time-dependent potential V(x, t)")
 	source := fs.String("source", flow.SourceKaiming, "source law at t=0: kaiming (the zoo's own init law) or gaussian (N(0,I) in normalized space)")
-	coupling := fs.String("coupling", "", "source/target coupling: trajectory, independent or ot (default: trajectory for kaiming, independent for gaussian)")
+	coupling := fs.String("coupling", flow.CouplingIndependent, "source/target coupling: independent (generalizes from fresh inits), trajectory (each run's own init: retraces the zoo's runs in-sample) or ot")
+	alignMode := fs.String("align", flow.AlignWeights, "permutation alignment of the zoo before fitting: weights (weight matching) or none")
 	sigma := fs.Float64("sigma", 0, "constant noise σ of the path x_t = (1−t)x0 + t·x1 + σε")
-	predict := fs.String("predict", flow.PredictVelocity, "network output: velocity (v directly) or target (an estimate of x1; v = (D − x_t)/(1 − t))")
-	skew := fs.Float64("time-skew", 1, "draw training times as t = u^skew (> 1 favours early times)")
+	predict := fs.String("predict", "", "network output: target (default for cfm and mmfm: the endpoint D of the path's tangent; v = (D − x_t)/(1 − t)) or velocity (v directly; jko's only choice)")
+	skew := fs.Float64("time-skew", 0, fmt.Sprintf("draw training times as t = u^skew (> 1 favours early times; default %d with --predict target, else 1)", flow.DefaultTimeSkew))
 	norm := fs.String("norm", flow.NormLayer, "weight normalization fitted on the zoo: layer, param or none")
 	target := fs.Int("target", -1, "zoo checkpoint used as x1 (negative counts from the end: -1 is the last)")
 	steps := fs.Int("steps", 1000, "optimizer steps")
@@ -79,7 +80,7 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("--target 0 is the init checkpoint; the flow needs a later one (≥ 1, or negative to count from the end)")
 	}
 	cfg := flow.Config{
-		Method: *method, Source: *source, Coupling: *coupling, Sigma: *sigma, Norm: *norm, Predict: *predict, TimeSkew: *skew,
+		Method: *method, Source: *source, Coupling: *coupling, Sigma: *sigma, Norm: *norm, Predict: *predict, TimeSkew: *skew, Align: *alignMode,
 		Net:    flow.NetConfig{Width: *width, Depth: *depth, TimeDim: *timeDim},
 		Target: *target, Steps: *steps, BatchSize: *batch, LR: *lr, WarmUp: *warmup, WeightDecay: *wd,
 		Clip: *clip, EMA: *ema, Seed: *seed, Intermediates: *inter,
@@ -92,7 +93,7 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 	}
 	// flow.Config reads 0 as "use the default" for these; say so rather than silently substituting.
 	switch {
-	case !(*skew >= 1):
+	case *skew != 0 && !(*skew >= 1):
 		return fmt.Errorf("--time-skew must be ≥ 1, got %g", *skew)
 	case !(*lr > 0):
 		return fmt.Errorf("--lr must be > 0, got %g", *lr)

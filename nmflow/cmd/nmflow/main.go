@@ -25,6 +25,7 @@ type command struct {
 var commands = map[string]command{
 	"data":    {"fetch and verify datasets (nmflow data fetch mnist|fashion-mnist|cifar10)", runData},
 	"zoo":     {"train R base networks at once and record their trajectories", runZoo},
+	"align":   {"permute a zoo's hidden units into one order (weight matching); functions unchanged", runAlign},
 	"fit":     {"fit a meta-model (flow over weights) on a zoo's trajectories; resumable", runFit},
 	"sample":  {"generate weights with a fitted meta-model", runSample},
 	"eval":    {"evaluate generated weights against the zoo: accuracy, W1, novelty", runEval},

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nmflow/nmflow/nmflow/align"
 	"github.com/nmflow/nmflow/nmflow/arch"
 	"github.com/nmflow/nmflow/nmflow/data"
 	"github.com/nmflow/nmflow/nmflow/eval"
@@ -77,12 +78,16 @@ func runZoo(args []string, stdout, stderr io.Writer) error {
 	state := fs.String("state", "", "resume state file (default OUT.state; rerun the same command to resume)")
 	asJSON := fs.Bool("json", false, "print a JSON summary on stdout")
 	lrCut, maxCuts := lrCutFlags(fs, "a run")
+	alignZoo := fs.Bool("align", false, "permute each run's hidden units into one order before writing (weight matching, as 'nmflow align'; fits align by themselves)")
 	shardFlag := fs.String("shard", "", "train only shard i/N of the runs (e.g. 0/4), for several machines; combine with 'nmflow zoo merge'")
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
 	if err := checkLRCut(*lrCut, *maxCuts); err != nil {
 		return err
+	}
+	if *alignZoo && *shardFlag != "" {
+		return fmt.Errorf("--align needs all runs: align after 'nmflow zoo merge' with 'nmflow align'")
 	}
 	var spec arch.Spec
 	ds, err := data.Load(*dataset, data.Options{Dir: *dir, Log: stderr})
@@ -130,6 +135,11 @@ func runZoo(args []string, stdout, stderr io.Writer) error {
 	}
 	if err != nil {
 		return err
+	}
+	if *alignZoo {
+		if z, _, err = align.Zoo(z, align.Options{}); err != nil {
+			return err
+		}
 	}
 	if err := traj.WriteZoo(*out, z); err != nil {
 		return err
