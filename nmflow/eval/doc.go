@@ -8,7 +8,7 @@
 //     time, padding the last group so the graph is compiled once.
 //   - [W1] is the exact 1-Wasserstein distance between two equal-size sets of flat weight vectors
 //     under the Euclidean cost: the minimum over permutations π of (1/n)·Σ‖a_i − b_π(i)‖, solved
-//     by an O(n³) shortest-augmenting-path assignment ([Assignment]) on the [Distances] matrix.
+//     by an O(n³) shortest-augmenting-path assignment (align.Assignment) on the [Distances] matrix.
 //     The paper reports W1 × 100; whether vectors are raw or normalized weights is the caller's
 //     choice and should be stated with the number.
 //   - [Novelty] compares each generated net's distance to its nearest training checkpoint with the

@@ -3,6 +3,7 @@ package eval_test
 import (
 	"fmt"
 
+	"github.com/nmflow/nmflow/nmflow/align"
 	"github.com/nmflow/nmflow/nmflow/eval"
 )
 
@@ -16,7 +17,7 @@ func ExampleW1() {
 		panic(err)
 	}
 	cost, _ := eval.Distances(a, b)
-	perm, total := eval.Assignment(cost)
+	perm, total := align.Assignment(cost)
 	fmt.Printf("W1 = %.3f (×100: %.1f)\n", w, 100*w)
 	fmt.Printf("a[i] ↔ b[perm[i]]: perm = %v, total cost %.3f\n", perm, total)
 	// Output:

@@ -2,7 +2,8 @@ package eval
 
 import (
 	"fmt"
-	"math"
+
+	"github.com/nmflow/nmflow/nmflow/align"
 )
 
 // W1 is the exact 1-Wasserstein distance between the empirical measures of two equal-size sets of
@@ -11,131 +12,18 @@ import (
 //	W1(a, b) = min over permutations π of (1/n) · Σ_i ‖a_i − b_π(i)‖₂
 //
 // — a permutation suffices because the optimal coupling of two uniform n-point measures is a
-// permutation matrix (Birkhoff). It is solved exactly by [Assignment] on the [Distances] matrix in
+// permutation matrix (Birkhoff). It is solved exactly by [align.Assignment] on the [Distances] matrix in
 // O(n³) time and O(n²) memory; use those two directly for the optimal π. Sets of different sizes
 // are an error: W1 between unequal empirical measures needs fractional transport, and silently
 // matching a subset would understate it. The paper reports W1 × 100.
 func W1(a, b [][]float32) (float64, error) {
 	if len(a) != len(b) {
-		return 0, fmt.Errorf("eval: W1 needs sets of equal size, got %d and %d vectors (subsample the larger set, or use Distances and Assignment for a one-sided matching)", len(a), len(b))
+		return 0, fmt.Errorf("eval: W1 needs sets of equal size, got %d and %d vectors (subsample the larger set, or use Distances and align.Assignment for a one-sided matching)", len(a), len(b))
 	}
 	cost, err := Distances(a, b)
 	if err != nil {
 		return 0, err
 	}
-	_, total := Assignment(cost)
+	_, total := align.Assignment(cost)
 	return total / float64(len(a)), nil
-}
-
-// Assignment solves the linear assignment problem exactly: for an n×m cost matrix it returns
-// perm, with perm[i] the column given to row i, minimizing the total Σ_i cost[i][perm[i]], and
-// that total (a plain sum, not a mean). Columns are used at most once. When n > m only m rows can
-// be served: the others get perm[i] = −1. Costs may be negative; they must be finite, and rows
-// must have one length — Assignment panics otherwise, like an out-of-range index.
-//
-// The algorithm is the O(n²m) shortest-augmenting-path Hungarian method with row and column
-// potentials (Kuhn–Munkres as reformulated by Jonker–Volgenant), in float64: each row is added by
-// a Dijkstra-like search over reduced costs, so no approximation or ε-scaling is involved.
-func Assignment(cost [][]float64) ([]int, float64) {
-	n := len(cost)
-	if n == 0 {
-		return []int{}, 0
-	}
-	m := len(cost[0])
-	for i, row := range cost {
-		if len(row) != m {
-			panic(fmt.Sprintf("eval: Assignment: row %d has %d costs, row 0 has %d", i, len(row), m))
-		}
-		for j, c := range row {
-			if math.IsNaN(c) || math.IsInf(c, 0) {
-				panic(fmt.Sprintf("eval: Assignment: cost[%d][%d] = %v is not finite", i, j, c))
-			}
-		}
-	}
-	perm := make([]int, n)
-	if m == 0 {
-		for i := range perm {
-			perm[i] = -1
-		}
-		return perm, 0
-	}
-	if n > m {
-		// Serve every column instead: solve the transpose, then invert.
-		t := make([][]float64, m)
-		for j := range t {
-			t[j] = make([]float64, n)
-			for i := range n {
-				t[j][i] = cost[i][j]
-			}
-		}
-		colRow, total := Assignment(t)
-		for i := range perm {
-			perm[i] = -1
-		}
-		for j, i := range colRow {
-			perm[i] = j
-		}
-		return perm, total
-	}
-
-	// 1-based arrays; column 0 is a virtual column that holds the row being inserted.
-	inf := math.Inf(1)
-	u := make([]float64, n+1)    // row potentials
-	v := make([]float64, m+1)    // column potentials
-	owner := make([]int, m+1)    // owner[j]: row (1-based) assigned to column j, 0 if free
-	way := make([]int, m+1)      // way[j]: previous column on the shortest path to j
-	minv := make([]float64, m+1) // minv[j]: shortest reduced-cost distance to column j so far
-	used := make([]bool, m+1)
-	for i := 1; i <= n; i++ {
-		owner[0] = i
-		j0 := 0
-		for j := range minv {
-			minv[j], used[j] = inf, false
-		}
-		for {
-			used[j0] = true
-			i0 := owner[j0]
-			row := cost[i0-1]
-			delta, j1 := inf, 0
-			for j := 1; j <= m; j++ {
-				if used[j] {
-					continue
-				}
-				if cur := row[j-1] - u[i0] - v[j]; cur < minv[j] {
-					minv[j], way[j] = cur, j0
-				}
-				if minv[j] < delta {
-					delta, j1 = minv[j], j
-				}
-			}
-			for j := 0; j <= m; j++ {
-				if used[j] {
-					u[owner[j]] += delta
-					v[j] -= delta
-				} else {
-					minv[j] -= delta
-				}
-			}
-			j0 = j1
-			if owner[j0] == 0 {
-				break
-			}
-		}
-		for j0 != 0 { // augment along the path back to the virtual column
-			j1 := way[j0]
-			owner[j0] = owner[j1]
-			j0 = j1
-		}
-	}
-	var total float64
-	for j := 1; j <= m; j++ {
-		if owner[j] != 0 {
-			perm[owner[j]-1] = j - 1
-		}
-	}
-	// Sum the original costs rather than the potentials, so the total carries no drift.
-	for i, j := range perm {
-		total += cost[i][j]
-	}
-	return perm, total
 }

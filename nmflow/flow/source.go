@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 
+	"github.com/nmflow/nmflow/nmflow/align"
 	"github.com/nmflow/nmflow/nmflow/arch"
 	"github.com/nmflow/nmflow/nmflow/eval"
 )
@@ -77,7 +78,7 @@ func otPair(x0, x1 []float32, b, p int) error {
 			dist[i][j] *= dist[i][j]
 		}
 	}
-	assign, _ := eval.Assignment(dist) // x1 row i ← x0 row assign[i]
+	assign, _ := align.Assignment(dist) // x1 row i ← x0 row assign[i]
 	perm := make([]float32, len(x0))
 	for i, j := range assign {
 		copy(perm[i*p:(i+1)*p], x0[j*p:(j+1)*p])

@@ -41,8 +41,23 @@ type Meta struct {
 	Optimizer     OptimMeta   `json:"optimizer,omitempty"`
 	Seed          uint64      `json:"seed"`
 	RunSeeds      []uint64    `json:"run_seeds,omitempty"`
+	// Aligned records the permutation alignment applied to the runs (package align); nil: none.
+	Aligned *Alignment `json:"aligned,omitempty"`
 	// Provenance of generated weights (meta-model, solver, ...) and anything else worth keeping.
 	Extra map[string]string `json:"extra,omitempty"`
+}
+
+// Alignment records how a zoo's hidden units were permuted (METHODS.md §10): every run's
+// permutation was chosen on checkpoint Checkpoint towards Reference and applied to all of its
+// checkpoints, so each run computes the same functions as before.
+type Alignment struct {
+	Method     string `json:"method"`     // "weight-matching" (Git Re-Basin)
+	Reference  string `json:"reference"`  // "run N" or "mean" (refined towards the aligned mean)
+	Checkpoint int    `json:"checkpoint"` // checkpoint index the permutations were chosen on
+	Rounds     int    `json:"rounds"`     // rounds towards the mean after the first pass
+	Seed       uint64 `json:"seed"`       // order in which layers are visited
+	// Moved is the fraction of hidden units that changed place, over all runs.
+	Moved float64 `json:"moved"`
 }
 
 // DatasetMeta records what the base nets were trained and evaluated on.
