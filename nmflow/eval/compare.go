@@ -6,6 +6,7 @@ import (
 
 	"github.com/gomlx/compute"
 
+	"github.com/nmflow/nmflow/nmflow/align"
 	"github.com/nmflow/nmflow/nmflow/arch"
 	"github.com/nmflow/nmflow/nmflow/data"
 	"github.com/nmflow/nmflow/nmflow/feed"
@@ -141,11 +142,6 @@ func (c *Comparison) Noise() []Row {
 	return out
 }
 
-// alignNets aligns n flat nets to ref by weight matching (a copy; functions unchanged).
-var alignNets = func(spec arch.Spec, ref, nets []float32, n int) ([]float32, error) {
-	return append([]float32(nil), nets...), nil
-}
-
 // Compare evaluates sets of nets of net's architecture on test (norm as in [Accuracy]) and
 // measures each against the reference nets: rows "generated", "reference", "independent",
 // "noise" (one per level), "mean" and "init", those whose set is given (see [Sets], [Row]).
@@ -193,7 +189,7 @@ func Compare(be compute.Backend, net arch.Net, sets Sets, test data.Split, norm 
 			return nil, err
 		}
 		if !opt.Raw {
-			if w, err = alignNets(net.Spec(), refNet, w, n); err != nil {
+			if w, err = align.Nets(net.Spec(), refNet, w, n); err != nil {
 				return nil, fmt.Errorf("eval: aligning %s: %w", what, err)
 			}
 		}
@@ -203,8 +199,21 @@ func Compare(be compute.Backend, net arch.Net, sets Sets, test data.Split, norm 
 	if err != nil {
 		return nil, err
 	}
-	self := func(i, j int) bool { return i == j }
-	refNN, refNNRun := nearest(ref, ref, true, self)
+	near := func(nets [][]float32, self bool) ([]float64, []int, error) {
+		if opt.Raw {
+			var skip func(i, j int) bool
+			if self {
+				skip = func(i, j int) bool { return i == j }
+			}
+			d, j := nearest(nets, ref, self, skip)
+			return d, j, nil
+		}
+		return nearestModPerm(net.Spec(), nets, ref, self)
+	}
+	refNN, refNNRun, err := near(ref, true)
+	if err != nil {
+		return nil, err
+	}
 	c.NNDist = Percentile(refNN, 50)
 
 	type set struct {
@@ -305,7 +314,9 @@ func Compare(be compute.Backend, net arch.Net, sets Sets, test data.Split, norm 
 			if row.W1, err = W1(s.nets[:row.W1N], ref[:row.W1N]); err != nil {
 				return nil, err
 			}
-			row.NearestDist, row.NearestRun = nearest(s.nets, ref, false, nil)
+			if row.NearestDist, row.NearestRun, err = near(s.nets, false); err != nil {
+				return nil, err
+			}
 		} else {
 			row.NearestDist, row.NearestRun = refNN, refNNRun
 		}
@@ -378,6 +389,41 @@ func CompareZoo(be compute.Backend, z *traj.Zoo, generated []float32, n int, opt
 		return nil, err
 	}
 	return Compare(be, net, sets, test, norm, opt.CompareOptions)
+}
+
+// nearestModPerm returns, for each net, the distance to and index of its nearest reference net
+// after aligning the net to that reference net (weight matching per pair), so that a copy of a
+// reference net whose hidden units were permuted any other way still counts as a copy. A single
+// common alignment target is not enough for that: weight matching is not a canonical form, and a
+// little noise can flip a copy's matching to the target and put it far from its source. With
+// self (nets are refs), each net's own index is skipped.
+func nearestModPerm(spec arch.Spec, nets, refs [][]float32, self bool) ([]float64, []int, error) {
+	p := len(refs[0])
+	flat := make([]float32, 0, len(nets)*p)
+	for _, v := range nets {
+		flat = append(flat, v...)
+	}
+	dist, idx := make([]float64, len(nets)), make([]int, len(nets))
+	for i := range dist {
+		dist[i], idx[i] = math.Inf(1), -1
+	}
+	for j, ref := range refs {
+		al, err := align.Nets(spec, ref, flat, len(nets))
+		if err != nil {
+			return nil, nil, err
+		}
+		parallelFor(len(nets), func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				if self && i == j {
+					continue
+				}
+				if d := math.Sqrt(sqDist(al[i*p:(i+1)*p], ref)); d < dist[i] {
+					dist[i], idx[i] = d, j
+				}
+			}
+		})
+	}
+	return dist, idx, nil
 }
 
 // splitRows views a flat [n,p] slice as n rows.
