@@ -98,3 +98,14 @@ func BeatsNoise(curve NoveltyCurve, row Row) NoiseVerdict {
 	}
 	return v
 }
+
+// Novelty is the [NoveltyReport] of a row of the comparison against the reference nets, from the
+// distances the comparison measured (Row.Nearest: aligned per pair unless the space is raw);
+// percentile sets the memorization threshold (0: 5).
+func (c *Comparison) Novelty(row *Row, percentile float64) NoveltyReport {
+	if percentile == 0 {
+		percentile = 5
+	}
+	ref := c.Row(RowReference)
+	return noveltyReport(row.NearestDist, row.NearestRun, ref.NearestDist, ref.NearestRun, percentile)
+}
