@@ -201,3 +201,55 @@ func TestCompareErrors(t *testing.T) {
 		}
 	}
 }
+
+// CompareZoo takes the zoo's checkpoints, the independent zoo's last one and the zoo's own test
+// set (MNIST's first 200 test images here; the nets are random, only the plumbing is checked).
+func TestCompareZoo(t *testing.T) {
+	be, _, err := backend.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := func(hidden, runs int, seed uint64) *traj.Zoo {
+		spec := arch.MLP([]int{1, 28, 28}, 10, hidden)
+		l := arch.MustNew(spec).Layout()
+		z := &traj.Zoo{Meta: traj.Meta{Arch: spec, Layout: l, Dataset: traj.DatasetMeta{Name: "mnist", Test: 200}},
+			Runs: runs, Checkpoints: 3, Params: l.Size(), Steps: []int64{0, 5, 10}}
+		rng := rand.New(rand.NewPCG(seed, 1))
+		z.Weights = make([]float32, runs*3*l.Size())
+		for k := range z.Weights {
+			z.Weights[k] = float32(0.05 * rng.NormFloat64())
+		}
+		return z
+	}
+	z, ind := mk(4, 3, 1), mk(4, 3, 2)
+	gen := ind.Checkpoint(1)[:2*z.Params]
+	c, err := eval.CompareZoo(be, z, gen, 2, eval.ZooCompareOptions{Independent: ind, CompareOptions: eval.CompareOptions{NoiseLevels: []float64{1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Rows) != 6 || c.TestExamples != 200 || c.Row("generated").N != 2 || c.Row("independent").N != 3 {
+		t.Fatalf("%d rows on %d examples: %+v", len(c.Rows), c.TestExamples, c.Rows)
+	}
+	// The reference nets are the last checkpoint: checkpoint 1 as reference changes the rows.
+	c1, err := eval.CompareZoo(be, z, gen, 2, eval.ZooCompareOptions{Checkpoint: 1, CompareOptions: eval.CompareOptions{NoiseLevels: []float64{1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c1.Row("reference").Energy == c.Row("reference").Energy || c1.Row("independent") != nil {
+		t.Errorf("checkpoint 1: reference energy %v (last checkpoint %v)", c1.Row("reference").Energy, c.Row("reference").Energy)
+	}
+	for _, tc := range []struct {
+		opt  eval.ZooCompareOptions
+		n    int
+		want string
+	}{
+		{eval.ZooCompareOptions{Checkpoint: 3}, 2, "out of range"},
+		{eval.ZooCompareOptions{Checkpoint: -3}, 2, "out of range"},
+		{eval.ZooCompareOptions{}, 3, "3 nets"},
+		{eval.ZooCompareOptions{Independent: mk(5, 3, 2)}, 2, "same configuration"},
+	} {
+		if _, err := eval.CompareZoo(be, z, gen, tc.n, tc.opt); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want %q", tc.opt, err, tc.want)
+		}
+	}
+}
