@@ -2,10 +2,24 @@
 // how far a generated set lies from a reference set, whether generated nets merely copy
 // training checkpoints, and how the base nets' loss evolves along a sampling path.
 //
+//   - [Compare] (and [CompareZoo] for a zoo file's nets) is the evaluation to report: it returns
+//     one [Row] per set of nets — the generated ones next to reference rows computed the same way:
+//     the zoo's trained nets, an independent zoo (what a perfect generator scores), trained nets
+//     plus noise at several levels (Zeng et al. 2025's baseline), a collapse to the mean net, and
+//     the inits — each with accuracy and loss, [Energy] and [W1] to the trained nets in aligned
+//     space (package align), the distance to the nearest trained net, and functional distances to
+//     that net ([Agreement] of predictions, [ErrorOverlap] of mistakes). Raw-space W1 between
+//     small sets in many dimensions mostly measures each set's spread: an independent zoo scores
+//     worse than the inits or the mean; energy ranks them right.
+//   - [Comparison.NoveltyCurve] is the noise baseline as a curve of accuracy against distance to
+//     the nearest trained net; [BeatsNoise] decides whether a set beats it beyond one standard
+//     error, the only case in which a generator may be said to produce more than copies
+//     (plot.NoveltyAccuracy draws it).
 //   - [Evaluator] runs the mean cross-entropy and accuracy of R models (a [R,P] parameter matrix)
 //     over a whole split with one compiled graph; the zoo uses it during training.
 //     [Accuracy] applies it to N generated nets stored as one flat [N,P] slice, batchModels at a
-//     time, padding the last group so the graph is compiled once.
+//     time, padding the last group so the graph is compiled once; [Predict] also returns each
+//     net's predicted classes.
 //   - [W1] is the exact 1-Wasserstein distance between two equal-size sets of flat weight vectors
 //     under the Euclidean cost: the minimum over permutations π of (1/n)·Σ‖a_i − b_π(i)‖, solved
 //     by an O(n³) shortest-augmenting-path assignment (align.Assignment) on the [Distances] matrix.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive
 	"github.com/gomlx/gomlx/core/tensors"
 
@@ -22,12 +23,20 @@ type Evaluator struct {
 	models   int
 	indices  []*tensors.Tensor
 	masks    []*tensors.Tensor
+	preds    bool // the graph also returns each model's predicted class per example
 	Examples int
 }
 
 // NewEvaluator prepares evaluation of `models` nets at a time on im; inputShape is one example's
 // shape as the net expects it.
 func NewEvaluator(be compute.Backend, net arch.Net, im *feed.Images, norm *feed.Norm, inputShape []int, models int) *Evaluator {
+	return newEvaluator(be, net, im, norm, inputShape, models, false)
+}
+
+// newEvaluator is NewEvaluator; with preds the graph also returns the predicted classes, which
+// [Evaluator.RunPredict] needs (a separate graph, so the zoo's per-checkpoint evaluation does not
+// pay for them).
+func newEvaluator(be compute.Backend, net arch.Net, im *feed.Images, norm *feed.Norm, inputShape []int, models int, preds bool) *Evaluator {
 	// Chunk so the largest activation, about chunk·R·(widest layer) floats, stays near 32M floats.
 	spec := net.Spec()
 	h, w := 1, 1
@@ -47,8 +56,8 @@ func NewEvaluator(be compute.Backend, net arch.Net, im *feed.Images, norm *feed.
 		layer++
 	}
 	chunk := min(max(32<<20/(models*widest), 16), 2000, im.N)
-	ev := &Evaluator{im: im, norm: norm, chunk: chunk, models: models, Examples: im.N}
-	ev.exec = MustNewExec(be, evalGraph(net, inputShape, norm.On)).SetMaxCache(1)
+	ev := &Evaluator{im: im, norm: norm, chunk: chunk, models: models, preds: preds, Examples: im.N}
+	ev.exec = MustNewExec(be, evalGraph(net, inputShape, norm.On, preds)).SetMaxCache(1)
 	for start := 0; start < im.N; start += chunk {
 		idx := make([]int32, chunk)
 		mask := make([]float32, chunk)
@@ -66,8 +75,9 @@ func NewEvaluator(be compute.Backend, net arch.Net, im *feed.Images, norm *feed.
 }
 
 // evalGraph returns, for params [R,P] and one chunk, the summed cross-entropy [R] and the number
-// of correct predictions [R]; mask [B] is 1 for real examples and 0 for padding.
-func evalGraph(net arch.Net, inputShape []int, standardize bool) func(in []*Node) []*Node {
+// of correct predictions [R]; mask [B] is 1 for real examples and 0 for padding. With preds it
+// also returns the predicted classes [R,B] (int32).
+func evalGraph(net arch.Net, inputShape []int, standardize, preds bool) func(in []*Node) []*Node {
 	d := 1
 	for _, v := range inputShape {
 		d *= v
@@ -83,12 +93,39 @@ func evalGraph(net arch.Net, inputShape []int, standardize bool) func(in []*Node
 		maskR := InsertAxes(mask, 0)
 		loss := ReduceSum(Mul(ce, maskR), 1)
 		correct := arch.Correct(logits, InsertAxes(labels, 0))
-		return []*Node{loss, ReduceSum(Mul(correct, maskR), 1)}
+		out := []*Node{loss, ReduceSum(Mul(correct, maskR), 1)}
+		if preds {
+			out = append(out, ArgMax(logits, -1, dtypes.Int32))
+		}
+		return out
 	}
 }
 
 // Run returns each model's mean loss and accuracy; params must be [models, P].
 func (ev *Evaluator) Run(params *tensors.Tensor) (loss, acc []float32, err error) {
+	if ev.preds {
+		loss, acc, _, err = ev.RunPredict(params)
+		return loss, acc, err
+	}
+	return ev.run(params, nil)
+}
+
+// RunPredict is Run that also returns each model's predicted class for every example
+// (pred[r][i], i in split order). It needs an evaluator made with predictions (the split
+// evaluators of [Predict]); one from NewEvaluator returns an error.
+func (ev *Evaluator) RunPredict(params *tensors.Tensor) (loss, acc []float32, pred [][]int32, err error) {
+	if !ev.preds {
+		return nil, nil, nil, fmt.Errorf("eval: this evaluator was built without predictions")
+	}
+	pred = make([][]int32, ev.models)
+	for r := range pred {
+		pred[r] = make([]int32, ev.Examples)
+	}
+	loss, acc, err = ev.run(params, pred)
+	return loss, acc, pred, err
+}
+
+func (ev *Evaluator) run(params *tensors.Tensor, pred [][]int32) (loss, acc []float32, err error) {
 	if d := params.Shape().Dimensions; len(d) != 2 || d[0] != ev.models {
 		return nil, nil, fmt.Errorf("eval: params must be [%d, P], got %s", ev.models, params.Shape())
 	}
@@ -103,6 +140,14 @@ func (ev *Evaluator) Run(params *tensors.Tensor) (loss, acc []float32, err error
 		for r := range ev.models {
 			sumLoss[r] += float64(l[r])
 			sumOK[r] += float64(ok[r])
+		}
+		if pred != nil {
+			p := tensors.MustCopyFlatData[int32](out[2]) // [models, chunk]
+			lo := c * ev.chunk
+			valid := min(ev.chunk, ev.Examples-lo)
+			for r := range ev.models {
+				copy(pred[r][lo:lo+valid], p[r*ev.chunk:r*ev.chunk+valid])
+			}
 		}
 		for _, t := range out {
 			t.MustFinalizeAll()

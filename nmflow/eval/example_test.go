@@ -2,6 +2,7 @@ package eval_test
 
 import (
 	"fmt"
+	"math/rand/v2"
 
 	"github.com/nmflow/nmflow/nmflow/align"
 	"github.com/nmflow/nmflow/nmflow/eval"
@@ -47,4 +48,34 @@ func ExampleSummarize() {
 	fmt.Printf("mean %.3f median %.3f min %.2f max %.2f n %d\n", s.Mean, s.Median, s.Min, s.Max, s.N)
 	// Output:
 	// mean 0.918 median 0.920 min 0.88 max 0.95 n 4
+}
+
+// Two samples of one law are close in energy (the estimator is unbiased, so about 0); a set
+// collapsed to its mean is not, although W1 calls it the closest.
+func ExampleEnergy() {
+	rng := rand.New(rand.NewPCG(1, 2))
+	draw := func(n int) [][]float32 {
+		out := make([][]float32, n)
+		for i := range out {
+			out[i] = make([]float32, 500)
+			for k := range out[i] {
+				out[i][k] = float32(rng.NormFloat64())
+			}
+		}
+		return out
+	}
+	x, y := draw(30), draw(30)
+	mean := make([][]float32, 30)
+	for i := range mean {
+		mean[i] = make([]float32, 500) // the law's mean, 30 times
+	}
+	same, _ := eval.Energy(x, y)
+	collapse, _ := eval.Energy(x, mean)
+	w1Same, _ := eval.W1(x, y)
+	w1Collapse, _ := eval.W1(x, mean)
+	fmt.Printf("energy: independent sample %.1f, mean collapse %.1f\n", same, collapse)
+	fmt.Printf("W1:     independent sample %.1f, mean collapse %.1f\n", w1Same, w1Collapse)
+	// Output:
+	// energy: independent sample -0.1, mean collapse 13.1
+	// W1:     independent sample 30.3, mean collapse 22.4
 }

@@ -71,27 +71,34 @@ func Novelty(generated, training [][]float32, opt ...NoveltyOptions) (NoveltyRep
 		skip = func(i, j int) bool { return g[i] == g[j] }
 	}
 
-	r := NoveltyReport{Percentile: o.Percentile}
-	r.GenDist, r.GenNearest = nearest(generated, training, false, nil)
-	r.TrainDist, r.TrainNearest = nearest(training, training, true, skip)
-	for i, j := range r.TrainNearest {
+	genDist, genNearest := nearest(generated, training, false, nil)
+	trainDist, trainNearest := nearest(training, training, true, skip)
+	for i, j := range trainNearest {
 		if j < 0 {
 			return NoveltyReport{}, fmt.Errorf("eval: training vector %d has no neighbour outside its group %d (all training vectors share one group?)", i, g[i])
 		}
 	}
+	return noveltyReport(genDist, genNearest, trainDist, trainNearest, o.Percentile), nil
+}
+
+// noveltyReport summarizes nearest-training distances of generated and training vectors.
+func noveltyReport(genDist []float64, genNearest []int, trainDist []float64, trainNearest []int, percentile float64) NoveltyReport {
+	r := NoveltyReport{Percentile: percentile, GenDist: genDist, GenNearest: genNearest, TrainDist: trainDist, TrainNearest: trainNearest}
 	r.GenToTrain, r.TrainToTrain = Summarize(r.GenDist), Summarize(r.TrainDist)
 	if r.TrainToTrain.Median > 0 {
 		r.MedianRatio = r.GenToTrain.Median / r.TrainToTrain.Median
 	}
-	r.Threshold = Percentile(r.TrainDist, o.Percentile)
+	r.Threshold = Percentile(r.TrainDist, percentile)
 	near := 0
 	for _, d := range r.GenDist {
 		if d < r.Threshold {
 			near++
 		}
 	}
-	r.Memorized = float64(near) / float64(len(r.GenDist))
-	return r, nil
+	if len(r.GenDist) > 0 {
+		r.Memorized = float64(near) / float64(len(r.GenDist))
+	}
+	return r
 }
 
 // NoiseBaseline returns a copy of each trained vector plus i.i.d. Gaussian noise N(0, sigma²) per

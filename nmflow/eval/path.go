@@ -64,7 +64,7 @@ func PathLoss(be compute.Backend, net arch.Net, snapshots [][]float32, times []f
 	}
 	total := len(snapshots) * n
 	batchModels = min(batchModels, total)
-	ev, err := newSplitEvaluator(be, net, split, shape, norm, batchModels)
+	ev, err := newSplitEvaluator(be, net, split, shape, norm, batchModels, false)
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +122,7 @@ func Stds(s []Summary) []float64 {
 
 // newSplitEvaluator checks a split against net and prepares an Evaluator for `models` nets at a
 // time, with Accuracy's conventions for shape (nil: the net's input) and norm (nil: pixels/255).
-func newSplitEvaluator(be compute.Backend, net arch.Net, split data.Split, shape []int, norm *feed.Norm, models int) (*Evaluator, error) {
+func newSplitEvaluator(be compute.Backend, net arch.Net, split data.Split, shape []int, norm *feed.Norm, models int, preds bool) (*Evaluator, error) {
 	if shape == nil {
 		shape = net.Spec().Input
 	}
@@ -148,5 +148,5 @@ func newSplitEvaluator(be compute.Backend, net arch.Net, split data.Split, shape
 			return nil, err
 		}
 	}
-	return NewEvaluator(be, net, im, norm, shape, models), nil
+	return newEvaluator(be, net, im, norm, shape, models, preds), nil
 }

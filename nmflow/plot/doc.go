@@ -20,7 +20,10 @@
 //     ODE paths of generated nets (flow.Samples.Path snapshots) drawn over them, ends as diamonds;
 //   - PathLossCurve: the base nets' test loss along the sampling ODE (eval.PathLoss, reduced with
 //     eval.Means and eval.Stds) against t, mean ± 1 std, with a dashed reference line for the
-//     zoo's trained nets.
+//     zoo's trained nets;
+//   - NoveltyAccuracy: one generator's nets as accuracy against distance to the nearest trained
+//     net, over the noise-addition curve of an eval.Comparison, with the independent zoo as a
+//     marker and eval.BeatsNoise's verdict in the title.
 //
 // Figures of 2-D toy problems (the tutorials): VectorField (a quiver plot of a field evaluated
 // with GridArrows), Landscape (a scalar function such as a toy loss or reward as a pale heat map

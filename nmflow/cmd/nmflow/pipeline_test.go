@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -167,10 +168,20 @@ func TestEvalJSON(t *testing.T) {
 			MedianRatio  *float64 `json:"median_ratio"`
 			Memorized    *float64 `json:"memorized_fraction"`
 		}
-		Noise *struct {
+		Noise []struct {
+			Level    float64 `json:"level"`
 			Sigma    float64 `json:"sigma"`
+			Energy   *float64
 			Accuracy *stat
-		} `json:"noise_baseline"`
+		} `json:"noise"`
+		Mean *struct {
+			N              int
+			Energy, W1     *float64
+			AccuracyStderr *float64 `json:"accuracy_stderr"`
+		}
+		Rows []struct {
+			Name string
+		}
 		PerNet struct {
 			Accuracy []float64 `json:"accuracy"`
 		} `json:"per_net"`
@@ -179,7 +190,8 @@ func TestEvalJSON(t *testing.T) {
 		t.Fatalf("stdout is not JSON: %v\n%s", err, out)
 	}
 	if r.Generated == nil || r.Reference == nil || r.Init == nil || r.W1 == nil || r.W1x100 == nil || r.Ratio == nil || r.Novelty == nil ||
-		r.Novelty.GenToTrain == nil || r.Novelty.TrainToTrain == nil || r.Novelty.MedianRatio == nil || r.Novelty.Memorized == nil || r.Noise == nil {
+		r.Novelty.GenToTrain == nil || r.Novelty.TrainToTrain == nil || r.Novelty.MedianRatio == nil || r.Novelty.Memorized == nil ||
+		len(r.Noise) != 5 || r.Mean == nil || r.Mean.Energy == nil || r.Mean.W1 == nil || r.Mean.AccuracyStderr == nil || len(r.Rows) != 9 {
 		t.Fatalf("missing keys in\n%s", out)
 	}
 	for name, s := range map[string]*set{"generated": r.Generated, "reference": r.Reference, "init": r.Init} {
@@ -202,14 +214,22 @@ func TestEvalJSON(t *testing.T) {
 	if r.Init.Accuracy.Mean >= 0.3 || r.Reference.Accuracy.Mean <= 0.5 {
 		t.Errorf("init accuracy %.3f, reference %.3f", r.Init.Accuracy.Mean, r.Reference.Accuracy.Mean)
 	}
-	if *r.W1 < 0 || math.Abs(*r.W1x100-100**r.W1) > 1e-9*math.Max(1, *r.W1x100) || r.W1N != 4 || r.W1Space != "raw" {
+	if *r.W1 < 0 || math.Abs(*r.W1x100-100**r.W1) > 1e-9*math.Max(1, *r.W1x100) || r.W1N != 4 || r.W1Space != "aligned" {
 		t.Errorf("w1 %v, w1_x100 %v, w1_n %d, space %q", *r.W1, *r.W1x100, r.W1N, r.W1Space)
 	}
 	if want := r.Generated.Accuracy.Mean / r.Reference.Accuracy.Mean; math.Abs(*r.Ratio-want) > 1e-12 {
 		t.Errorf("ratio %v, want %v", *r.Ratio, want)
 	}
-	if m := *r.Novelty.Memorized; m < 0 || m > 1 || *r.Novelty.MedianRatio < 0 || r.Novelty.TrainToTrain.Median <= 0 || !(r.Noise.Sigma > 0) {
-		t.Errorf("novelty %+v, noise σ %v", *r.Novelty, r.Noise.Sigma)
+	if m := *r.Novelty.Memorized; m < 0 || m > 1 || *r.Novelty.MedianRatio < 0 || r.Novelty.TrainToTrain.Median <= 0 {
+		t.Errorf("novelty %+v", *r.Novelty)
+	}
+	for i, n := range r.Noise {
+		if !(n.Sigma > 0) || n.Energy == nil || n.Accuracy == nil || (i > 0 && !(n.Level > r.Noise[i-1].Level)) {
+			t.Errorf("noise row %d: %+v", i, n)
+		}
+	}
+	if r.Mean.N != 4 || *r.Mean.AccuracyStderr != 0 || !(*r.Mean.Energy > 0) {
+		t.Errorf("mean row %+v", *r.Mean)
 	}
 	// Re-evaluated zoo nets agree with the metrics the zoo recorded on the same 300 examples.
 	z, err := traj.ReadZoo(filepath.Join(dir, "zoo.safetensors"))
@@ -231,7 +251,7 @@ func TestEvalJSON(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	for _, want := range []string{"generated", "reference (ckpt 2)", "init (ckpt 0)", "noise (σ=", "W1 (raw weights, first 4 of each)", "novelty vs the 4 zoo runs"} {
+	for _, want := range []string{"generated", "reference (ckpt 2)", "init (ckpt 0)", "noise ×0.1 (σ=", "mean", "energy", "aligned (weight matching to run 0's net)", "novelty vs the 4 zoo runs"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("human output lacks %q:\n%s", want, out)
 		}
@@ -372,7 +392,10 @@ func TestPipelineErrors(t *testing.T) {
 		{[]string{"eval", "--zoo", zooPath, "--generated", other}, "another architecture"},
 		{[]string{"eval", "--zoo", missing, "--generated", filepath.Join(dir, "gen.safetensors")}, "missing.safetensors"},
 		{[]string{"eval", "--zoo", zooPath, "--generated", missing}, "missing.safetensors"},
-		{[]string{"eval", "--zoo", zooPath, "--generated", zooPath}, "generated"},
+		{[]string{"eval", "--zoo", zooPath, "--generated", filepath.Join(dir, "gen.safetensors"), "--independent", filepath.Join(dir, "gen.safetensors")}, "--independent wants a zoo file"},
+		{[]string{"eval", "--zoo", zooPath, "--generated", filepath.Join(dir, "gen.safetensors"), "--noise-levels", "0.5,x"}, "not a number"},
+		{[]string{"eval", "--zoo", zooPath, "--generated", filepath.Join(dir, "gen.safetensors"), "--noise-levels", "0.5,0.2"}, "increasing"},
+		{[]string{"eval", "--zoo", zooPath, "--generated", filepath.Join(dir, "gen.safetensors"), "--ref-run", "9"}, "--ref-run"},
 		{[]string{"eval", "--zoo", zooPath, "--generated", filepath.Join(dir, "gen.safetensors"), "--checkpoint", "0"}, "out of range"},
 	}
 	for _, c := range cases {
@@ -435,6 +458,51 @@ func TestEvalStandardizedCopies(t *testing.T) {
 		r.W1 != 0 || r.Novelty.Memorized != 1 {
 		t.Errorf("copies: %+v (zoo recorded accuracy %v)", r, want)
 	}
+}
+
+// Two zoos of one configuration and different seeds: the second, given as the generated side
+// (a zoo file: its last checkpoint) and as the independent zoo, scores independent-level
+// closeness — energy below the init and mean rows — and beats the noise curve.
+func TestEvalIndependentZoo(t *testing.T) {
+	tmp := t.TempDir()
+	paths := []string{filepath.Join(tmp, "a.safetensors"), filepath.Join(tmp, "b.safetensors")}
+	for i, p := range paths {
+		code, _, errs := runCLI(t, "zoo", "--runs", "6", "--hidden", "8", "--train-size", "512", "--test-size", "300", "--epochs", "3",
+			"--batch", "64", "--checkpoints", "1", "--lr", "0.1", "--momentum", "0.9", "--seed", fmt.Sprint(i+1), "--out", p)
+		if code != 0 {
+			t.Fatalf("zoo: %s", errs)
+		}
+	}
+	code, out, errs := runCLI(t, "eval", "--zoo", paths[0], "--generated", paths[1], "--independent", paths[1], "--test-size", "300", "--json")
+	if code != 0 {
+		t.Fatalf("eval: %s", errs)
+	}
+	type row struct {
+		N        int
+		Energy   float64
+		W1       float64
+		Accuracy struct{ Mean float64 }
+	}
+	var r struct {
+		Generated, Independent, Init, Mean row
+		Verdict                            map[string]struct {
+			NotCopies bool `json:"not_copies"`
+			Text      string
+		} `json:"noise_verdict"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Generated != r.Independent || r.Generated.N != 6 {
+		t.Errorf("the same zoo as generated and independent: %+v and %+v", r.Generated, r.Independent)
+	}
+	if !(r.Independent.Energy < r.Init.Energy && r.Independent.Energy < r.Mean.Energy) {
+		t.Errorf("energy: independent %v, init %v, mean %v", r.Independent.Energy, r.Init.Energy, r.Mean.Energy)
+	}
+	if v := r.Verdict["generated"]; !v.NotCopies {
+		t.Errorf("an independent zoo does not beat the noise curve: %s", v.Text)
+	}
+	t.Logf("energy independent %.3f init %.3f mean %.3f; W1 %.3f %.3f %.3f", r.Independent.Energy, r.Init.Energy, r.Mean.Energy, r.Independent.W1, r.Init.W1, r.Mean.W1)
 }
 
 // The trajectory-aware methods run through the same fit and sample commands.
