@@ -1,15 +1,17 @@
-// Package testutil holds the helpers the packages' tests share: the test backend and bitwise
-// comparison of float slices (same seed, same backend → same bits).
+// Package testutil holds the helpers the packages' tests share: the test backend, bitwise
+// comparison of float slices (same seed, same backend → same bits) and a tiny learnable dataset.
 package testutil
 
 import (
 	"io"
 	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/gomlx/compute"
 
 	"github.com/nmflow/nmflow/nmflow/backend"
+	"github.com/nmflow/nmflow/nmflow/data"
 )
 
 // Backend is the process-wide backend (GOMLX_BACKEND, else the default choice), without the
@@ -36,4 +38,24 @@ func SameBits(a, b []float32) bool {
 		}
 	}
 	return true
+}
+
+// Quadrants is a synthetic 3-class task on 1×4×4 images, learnable in a few steps: the class says
+// which of the top-left, top-right and bottom-left quadrants is bright. n examples, from seed.
+func Quadrants(n int, seed uint64) data.Split {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	s := data.Split{Images: make([]uint8, n*16), Labels: make([]int, n), N: n}
+	for i := range n {
+		c := rng.IntN(3)
+		s.Labels[i] = c
+		for p := range 16 {
+			v := rng.IntN(90)
+			row, col := p/4, p%4
+			if q := (row/2)*2 + col/2; q == c {
+				v += 140
+			}
+			s.Images[i*16+p] = uint8(v)
+		}
+	}
+	return s
 }

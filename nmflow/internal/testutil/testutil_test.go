@@ -3,6 +3,7 @@ package testutil_test
 import (
 	"fmt"
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/nmflow/nmflow/nmflow/internal/testutil"
@@ -42,4 +43,23 @@ func ExampleSameBits() {
 	// Output:
 	// true false
 	// false true
+}
+
+// The bright quadrant is the label's, in every example; the same seed gives the same split.
+func TestQuadrants(t *testing.T) {
+	s := testutil.Quadrants(50, 4)
+	for i := range s.N {
+		var sum [4]int
+		for p := range 16 {
+			sum[(p/8)*2+(p%4)/2] += int(s.Images[i*16+p])
+		}
+		for q := range 4 {
+			if q != s.Labels[i] && sum[q] >= sum[s.Labels[i]] {
+				t.Fatalf("example %d (label %d): quadrant sums %v", i, s.Labels[i], sum)
+			}
+		}
+	}
+	if again := testutil.Quadrants(50, 4); !slices.Equal(again.Images, s.Images) || !slices.Equal(again.Labels, s.Labels) {
+		t.Error("same seed, different split")
+	}
 }
