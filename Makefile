@@ -1,8 +1,10 @@
 # nmflow: `make` (or `make help`) lists the targets. GNU make.
 #
-#   make demo    install what is missing, build, run every notebook at full scale; prints where
-#                the executed notebooks (.ipynb + .html) are
-#   make test    what CI runs: go vet, unit tests, every notebook at NMFLOW_SCALE=ci
+#   make demo    install what is missing, build, run every notebook at the default scale
+#                (NMFLOW_SCALE=full for the larger runs); prints where the executed notebooks
+#                (.ipynb + .html) are
+#   make test    what CI runs: go vet, the unit tests (not the torch-tagged one: make test-torch),
+#                short fuzzing of the parsers, every notebook at NMFLOW_SCALE=ci, the browser test
 #   make lab     Jupyter Notebook with the Go kernel on http://127.0.0.1:$(PORT)
 
 SHELL := /bin/bash
@@ -57,17 +59,17 @@ build: ## build bin/nmflow (the CLI)
 vet: ## go vet
 	$(GO) vet ./...
 
-unit: vet ## go vet + unit tests (pure-Go backend)
+unit: vet ## go vet + unit tests (pure-Go backend; the torch-tagged test runs with make test-torch)
 	GOMLX_BACKEND=go $(GO) test -timeout $(GO_TEST_TIMEOUT) ./...
 
 notebooks: kernel ## run every notebook (notebooks/, tutorials/) headless into _build/notebooks (NB_OUT)
 	NB_OUT=$(NB_OUT) $(RUN_NOTEBOOKS)
 
-test: deps kernel vet unit fuzz-short ## everything CI checks: vet, unit tests, short fuzzing, notebooks at NMFLOW_SCALE=ci, browser test
+test: deps kernel vet unit fuzz-short ## everything CI checks: vet, unit tests (not test-torch), short fuzzing, notebooks at NMFLOW_SCALE=ci, browser test
 	NMFLOW_SCALE=ci NB_OUT=$(NB_OUT) $(RUN_NOTEBOOKS)
 	@$(MAKE) --no-print-directory test-browser
 
-demo: deps kernel build ## the main job: run every notebook at full scale into build/demo (DEMO_OUT)
+demo: deps kernel build ## the main job: run every notebook at the default scale (NMFLOW_SCALE) into build/demo (DEMO_OUT)
 	@rc=0; NB_OUT=$(DEMO_OUT) $(RUN_NOTEBOOKS) || rc=$$?; \
 	echo; echo "Executed notebooks, with their outputs (open the .html files in a browser):"; \
 	find $(DEMO_OUT) -name '*.html' | sort | sed 's/^/  /'; \
@@ -111,10 +113,10 @@ endef
 fuzz: ## fuzz every parser for FUZZ_TIME each (default 2m); prints execs and corpus size
 	$(call run-fuzz,$(FUZZ_TIME))
 
-fuzz-short: ## fuzz every parser for FUZZ_SHORT each (default 3s): the pass CI runs
+fuzz-short: ## fuzz every parser for FUZZ_SHORT each (default 5s): the pass CI runs
 	$(call run-fuzz,$(FUZZ_SHORT))
 
-bench: ## nmflow bench and the PyTorch reference on the same workloads, with ratios (BENCH_FLAGS, e.g. --quick); docs/bench.md
+bench: ## nmflow bench and the PyTorch reference on the same workloads, with ratios (BENCH_FLAGS, e.g. --quick; TORCH_THREADS, default nproc); docs/bench.md
 	@bash scripts/bench-compare.sh $(BENCH_FLAGS)
 
 gobench: ## Go micro-benchmarks of the library (go test -bench)

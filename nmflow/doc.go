@@ -1,5 +1,6 @@
 // Package nmflow holds what every part of the library shares: the version recorded in each
-// artifact. The work itself lives in the subpackages, in the order data flows:
+// artifact and the Provenance header of saved models. The work itself lives in the subpackages,
+// in the order data flows (ARCHITECTURE.md at the repository root has the map):
 // data → arch → zoo/traj → (flow, solve) → eval → plot/nb.
 package nmflow
 

@@ -3,6 +3,8 @@ package adjoint
 import (
 	"fmt"
 	"math"
+
+	"github.com/nmflow/nmflow/nmflow/optim"
 )
 
 // Loss weightings (Config.Weight).
@@ -39,6 +41,9 @@ type Config struct {
 	Seed   uint64 `json:"seed"`
 }
 
+// defaultSchedule is fine-tuning's Adam learning rate unless set (no warm-up, decay or floor).
+var defaultSchedule = optim.Schedule{LR: 1e-3}
+
 // Defaults fills unset fields and validates.
 func (c Config) Defaults() (Config, error) {
 	if c.Steps == 0 {
@@ -53,9 +58,7 @@ func (c Config) Defaults() (Config, error) {
 	if c.Iters == 0 {
 		c.Iters = 100
 	}
-	if c.LR == 0 {
-		c.LR = 1e-3
-	}
+	c.LR = optim.Schedule{LR: c.LR}.Fill(defaultSchedule, c.Iters).LR
 	if c.Clip == 0 {
 		c.Clip = 1
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/nmflow/nmflow/nmflow"
 	"github.com/nmflow/nmflow/nmflow/flow"
+	"github.com/nmflow/nmflow/nmflow/optim"
 	"github.com/nmflow/nmflow/nmflow/progress"
 	"github.com/nmflow/nmflow/nmflow/traj"
 )
@@ -61,24 +62,13 @@ type Options struct {
 // DivergedError reports a NaN or Inf loss or gradient norm. Nothing of that iteration is kept; the
 // last checkpoint in Options.Dir (if any) is from before it and is kept: see Options.LRCut.
 type DivergedError struct {
-	Iter     int     // the iteration (0-based) whose loss or gradient norm was not finite
-	What     string  // "loss" or "gradient norm"
-	Value    float64 // the NaN or ±Inf found
-	LR       float64 // the learning rate of that iteration (Config.LR times the cuts so far)
-	LastGood int     // iterations done at the last checkpoint in Dir (0: none saved)
-	Dir      string  // Options.Dir ("" when the run keeps no checkpoints)
+	Iter int // the iteration (0-based) whose loss or gradient norm was not finite
+	optim.Divergence
 }
 
-func (e *DivergedError) Error() string {
-	msg := fmt.Sprintf("adjoint: %s became %v at iteration %d (learning rate %g)", e.What, e.Value, e.Iter, e.LR)
-	switch {
-	case e.Dir == "":
-		return msg + "; lower the learning rate, λ or the gradient clip, or fine-tune with an output folder (Options.Dir, --out) and Options.LRCut (--lr-cut, e.g. 0.5) to go back to the last checkpoint with a lower learning rate and continue"
-	case e.LastGood == 0:
-		return msg + fmt.Sprintf("; no checkpoint was saved in %s before it: rerun the same fine-tuning with Options.LRCut (--lr-cut, e.g. 0.5) to restart it with a lower learning rate, or lower the learning rate, λ or the gradient clip in another output folder", e.Dir)
-	}
-	return msg + fmt.Sprintf(". The last checkpoint (iteration %d) is kept in %s: rerun the same fine-tuning with Options.LRCut (--lr-cut, e.g. 0.5) to continue from it with a lower learning rate, or lower the learning rate, λ or the gradient clip in another output folder (a resume needs the same settings)", e.LastGood, e.Dir)
-}
+func (e *DivergedError) Error() string { return e.Message(fineTuner, e.Iter) }
+
+var fineTuner = optim.Trainer{Pkg: "adjoint", Unit: "iteration", Run: "fine-tuning", Knobs: "the learning rate, λ or the gradient clip"}
 
 // ErrStopped reports a run interrupted by Options.StopAfter or a cancelled context.
 var ErrStopped = errors.New("adjoint: fine-tuning stopped before the last iteration (resume with the same directory)")
@@ -428,7 +418,7 @@ func divergence(it int, lr float64, st *stats) *DivergedError {
 		v    float64
 	}{{"loss", st.loss}, {"gradient norm", st.gnorm}} {
 		if math.IsNaN(q.v) || math.IsInf(q.v, 0) {
-			return &DivergedError{Iter: it, What: q.what, Value: q.v, LR: lr}
+			return &DivergedError{Iter: it, Divergence: optim.Divergence{What: q.what, Value: q.v, LR: lr}}
 		}
 	}
 	return nil

@@ -18,21 +18,13 @@ import (
 	"github.com/gomlx/gomlx/ml/nn"
 
 	"github.com/nmflow/nmflow/nmflow/arch"
-	"github.com/nmflow/nmflow/nmflow/backend"
 	"github.com/nmflow/nmflow/nmflow/flow"
+	"github.com/nmflow/nmflow/nmflow/internal/testutil"
 	"github.com/nmflow/nmflow/nmflow/solve"
 	"github.com/nmflow/nmflow/nmflow/traj"
 )
 
-func testBackend(t testing.TB) compute.Backend {
-	t.Helper()
-	backend.Notice = io.Discard
-	be, _, err := backend.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return be
-}
+var testBackend = testutil.Backend // the process-wide backend
 
 // gaussZoo is a zoo of R runs over a flat layout of p parameters whose final checkpoints are
 // draws from N(0, I) (the inits do not matter to a Gaussian-source, independent-coupling fit).
@@ -194,14 +186,4 @@ func weightsOf(t *testing.T, store *model.Store) map[string][]float32 {
 	return out
 }
 
-func sameBits(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
-			return false
-		}
-	}
-	return true
-}
+var sameBits = testutil.SameBits // bitwise equality of float32 slices

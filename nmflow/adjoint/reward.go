@@ -92,14 +92,9 @@ func NewCrossEntropy(net arch.Net, dataset string, split data.Split, norm *feed.
 			return nil, fmt.Errorf("adjoint: %s has label %d but the net has %d classes", dataset, l, net.Spec().Classes)
 		}
 	}
-	im, err := feed.New(split, d)
+	im, norm, err := feed.Prepare(split, d, norm)
 	if err != nil {
 		return nil, err
-	}
-	if norm == nil {
-		if norm, err = feed.NewNorm([]float32{0}, []float32{1}, d, false); err != nil {
-			return nil, err
-		}
 	}
 	return &CrossEntropy{net: net, im: im, norm: norm, shape: shape, batch: batch, dataset: dataset}, nil
 }

@@ -7,21 +7,13 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/gomlx/compute"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive
 	"github.com/gomlx/gomlx/core/tensors"
 
-	"github.com/nmflow/nmflow/nmflow/backend"
+	"github.com/nmflow/nmflow/nmflow/internal/testutil"
 )
 
-func testBackend(t *testing.T) compute.Backend {
-	t.Helper()
-	b, _, err := backend.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+var testBackend = testutil.Backend // the process-wide backend
 
 func TestLayoutRoundTrip(t *testing.T) {
 	net, err := New(MLP([]int{1, 4, 4}, 3, 5))

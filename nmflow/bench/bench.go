@@ -124,32 +124,13 @@ func timeIt(n int, f func() error) (float64, float64, error) {
 	return warm, float64(n) / time.Since(start).Seconds(), nil
 }
 
-// Images is the benchmarks' MNIST-shaped data: n random 28×28 uint8 images, 10 random labels,
-// from a fixed seed (the timings do not depend on the pixel values).
-func Images(n int, seed uint64) data.Split {
-	rng := rand.New(rand.NewPCG(seed, 7))
-	s := data.Split{Images: make([]uint8, n*784), Labels: make([]int, n), N: n}
-	for i := range s.Images {
-		s.Images[i] = uint8(rng.IntN(256))
-	}
-	for i := range s.Labels {
-		s.Labels[i] = rng.IntN(10)
-	}
-	return s
-}
-
-func mnistShaped(train, test int, seed uint64) *data.Dataset {
-	return &data.Dataset{Name: "mnist-shaped", Shape: []int{1, 28, 28}, Classes: make([]string, 10),
-		Train: Images(train, seed), Test: Images(test, seed+1), Source: "bench (random)"}
-}
-
 // Zoo times the zoo's training step: MLP 784-32-10, SGD lr 0.05, batch 128, on 8,192 examples.
 func Zoo(be compute.Backend, opt Options) ([]Result, error) {
 	rs, hidden, train := []int{1, 8, 64, 256}, 32, 8192
 	if opt.Quick {
 		rs, hidden, train = []int{1, 4}, 8, 512
 	}
-	ds := mnistShaped(train, 16, opt.Seed)
+	ds := data.NoiseMNIST(train, 16, opt.Seed)
 	var out []Result
 	for _, r := range rs {
 		cfg := zoo.Config{Arch: arch.MLP([]int{1, 28, 28}, 10, hidden), Runs: r, Epochs: 1000, Checkpoints: 1, Seed: opt.Seed, EvalTrain: 16}
@@ -304,7 +285,7 @@ func Eval(be compute.Backend, opt Options) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	im, err := feed.New(Images(examples, opt.Seed+1), 784)
+	im, err := feed.New(data.Noise(examples, 784, 10, opt.Seed+1), 784)
 	if err != nil {
 		return nil, err
 	}

@@ -84,7 +84,7 @@ func Scaling(ctx context.Context, be compute.Backend, opt ScalingOptions) ([]Poi
 		}
 		return def
 	}
-	ds := mnistShaped(train, 16, opt.Seed)
+	ds := data.NoiseMNIST(train, 16, opt.Seed)
 	var out []Point
 	for _, r := range rs {
 		if err := ctx.Err(); err != nil {

@@ -167,3 +167,26 @@ func TestHead(t *testing.T) {
 		t.Fatal("Head bounds")
 	}
 }
+
+// Noise is reproducible from its seed, fills every byte and label range, and NoiseMNIST's splits
+// differ.
+func TestNoise(t *testing.T) {
+	a, b := Noise(200, 784, 10, 3), Noise(200, 784, 10, 3)
+	if len(a.Images) != 200*784 || a.N != 200 || !slices.Equal(a.Images, b.Images) || !slices.Equal(a.Labels, b.Labels) {
+		t.Fatalf("same seed, different data (or wrong size %d)", len(a.Images))
+	}
+	seen := map[int]bool{}
+	for _, l := range a.Labels {
+		seen[l] = true
+		if l < 0 || l >= 10 {
+			t.Fatalf("label %d outside [0,10)", l)
+		}
+	}
+	if len(seen) != 10 || slices.Max(a.Images) < 250 || slices.Min(a.Images) > 5 {
+		t.Errorf("labels %v, bytes %d..%d: not spread", seen, slices.Min(a.Images), slices.Max(a.Images))
+	}
+	ds := NoiseMNIST(50, 20, 3)
+	if ds.ExampleSize() != 784 || ds.Train.N != 50 || ds.Test.N != 20 || slices.Equal(ds.Train.Images[:784], ds.Test.Images[:784]) {
+		t.Errorf("NoiseMNIST: size %d, %d/%d examples", ds.ExampleSize(), ds.Train.N, ds.Test.N)
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"math/rand/v2"
 	"reflect"
 	"slices"
 	"strings"
@@ -12,26 +11,11 @@ import (
 
 	"github.com/nmflow/nmflow/nmflow/arch"
 	"github.com/nmflow/nmflow/nmflow/data"
+	"github.com/nmflow/nmflow/nmflow/internal/testutil"
 	"github.com/nmflow/nmflow/nmflow/zoo"
 )
 
-// quadrants is a synthetic 3-class task on 1x4x4 images: the class says which quadrant is bright.
-func quadrants(n int, seed uint64) data.Split {
-	rng := rand.New(rand.NewPCG(seed, 1))
-	s := data.Split{Images: make([]uint8, n*16), Labels: make([]int, n), N: n}
-	for i := range n {
-		c := rng.IntN(3)
-		s.Labels[i] = c
-		for p := range 16 {
-			v := rng.IntN(90)
-			if (p/8)*2+(p%4)/2 == c {
-				v += 140
-			}
-			s.Images[i*16+p] = uint8(v)
-		}
-	}
-	return s
-}
+var quadrants = testutil.Quadrants // 3 classes on 1×4×4 images: which quadrant is bright
 
 func tiny() *data.Dataset {
 	return &data.Dataset{Name: "quadrants", Shape: []int{1, 4, 4}, Classes: []string{"a", "b", "c"},

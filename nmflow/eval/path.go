@@ -139,14 +139,9 @@ func newSplitEvaluator(be compute.Backend, net arch.Net, split data.Split, shape
 	if split.N == 0 {
 		return nil, fmt.Errorf("eval: the split has no examples")
 	}
-	im, err := feed.New(split, d)
+	im, norm, err := feed.Prepare(split, d, norm)
 	if err != nil {
 		return nil, err
-	}
-	if norm == nil {
-		if norm, err = feed.NewNorm([]float32{0}, []float32{1}, d, false); err != nil {
-			return nil, err
-		}
 	}
 	return newEvaluator(be, net, im, norm, shape, models, preds), nil
 }

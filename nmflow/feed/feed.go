@@ -67,6 +67,21 @@ func NewNorm(mean, std []float32, d int, on bool) (*Norm, error) {
 		Scale: tensors.FromFlatDataAndDimensions(scale, d), Shift: tensors.FromFlatDataAndDimensions(shift, d)}, nil
 }
 
+// Prepare packs a split whose examples have d values each and returns it with norm, or with the
+// plain pixels/255 normalizer when norm is nil: what an evaluator or a reward needs to feed a net.
+func Prepare(s data.Split, d int, norm *Norm) (*Images, *Norm, error) {
+	im, err := New(s, d)
+	if err != nil {
+		return nil, nil, err
+	}
+	if norm == nil {
+		if norm, err = NewNorm([]float32{0}, []float32{1}, d, false); err != nil {
+			return nil, nil, err
+		}
+	}
+	return im, norm, nil
+}
+
 // Raw gathers the rows named by idx (int32 [..., 1]) from x as float32 [..., D] pixel values
 // 0…255, unscaled: a linear first layer can take the 1/255 on its (smaller) weights instead.
 func Raw(x, idx *Node, d int) *Node {

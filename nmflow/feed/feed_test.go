@@ -78,3 +78,22 @@ func Example() {
 	fmt.Printf("%.2f\n", tensors.MustCopyFlatData[float32](g.MustExec1(im.X, []int32{0}))[:4])
 	// Output: [0.00 1.00 0.20 0.40]
 }
+
+// Prepare keeps a given normalizer and otherwise gives the plain pixels/255 one.
+func TestPrepare(t *testing.T) {
+	own, err := feed.NewNorm([]float32{0.5}, []float32{0.25}, 16, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, norm, err := feed.Prepare(split(3, 16), 16, own)
+	if err != nil || norm != own || im.N != 3 || im.D != 16 {
+		t.Fatalf("with a normalizer: %v, %+v, %v", err, im, norm == own)
+	}
+	_, norm, err = feed.Prepare(split(3, 16), 16, nil)
+	if err != nil || norm.On || norm.Scale.Value().([]float32)[5] != 1.0/255 || norm.Shift.Value().([]float32)[5] != 0 {
+		t.Fatalf("default normalizer: %v, %+v", err, norm)
+	}
+	if _, _, err := feed.Prepare(split(3, 16), 15, nil); err == nil {
+		t.Error("examples of the wrong size were accepted")
+	}
+}

@@ -1,28 +1,15 @@
 package flow
 
 import (
-	"io"
 	"math"
 	"math/rand/v2"
-	"testing"
-
-	"github.com/gomlx/compute"
 
 	"github.com/nmflow/nmflow/nmflow/arch"
-	"github.com/nmflow/nmflow/nmflow/backend"
+	"github.com/nmflow/nmflow/nmflow/internal/testutil"
 	"github.com/nmflow/nmflow/nmflow/traj"
 )
 
-// testBackend is the process-wide backend (GOMLX_BACKEND, else the default choice).
-func testBackend(t testing.TB) compute.Backend {
-	t.Helper()
-	backend.Notice = io.Discard
-	be, _, err := backend.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return be
-}
+var testBackend = testutil.Backend // the process-wide backend
 
 // tinyLayout is a 3→4→2 MLP: P = 12 + 4 + 8 + 2 = 26.
 func tinyLayout() arch.Layout {
@@ -131,14 +118,4 @@ func moments(w []float32, n, p int) (mean, std []float64) {
 	return mean, std
 }
 
-func equalFloats(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
-			return false
-		}
-	}
-	return true
-}
+var equalFloats = testutil.SameBits // bitwise equality of float32 slices

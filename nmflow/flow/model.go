@@ -51,12 +51,8 @@ func baseOf(z *traj.Zoo) BaseInfo {
 // Model is a fitted meta-model: configuration, normalization, training history, and the EMA
 // weights of its velocity network (used for sampling).
 type Model struct {
-	Format           string      `json:"format"`
-	Version          int         `json:"version"`
-	NmflowVersion    string      `json:"nmflow_version"`
-	GoMLXVersion     string      `json:"gomlx_version"`
-	Backend          string      `json:"backend"`
-	Created          string      `json:"created"`
+	nmflow.Provenance // format, versions, backend, creation time
+
 	Config           Config      `json:"config"`
 	Base             BaseInfo    `json:"base"`
 	Norm             *Normalizer `json:"normalizer"`
@@ -119,14 +115,7 @@ func (m *Model) saveTraining(dir string, ckpt *checkpoint.Handler) error {
 }
 
 func (m *Model) writeJSON(dir string) error {
-	m.Format, m.Version = ModelFormat, ModelVersion
-	m.NmflowVersion, m.GoMLXVersion = nmflow.Version, nmflow.GoMLXVersion
-	if m.be != nil {
-		m.Backend = m.be.Description()
-	}
-	if m.Created == "" {
-		m.Created = time.Now().UTC().Format(time.RFC3339)
-	}
+	m.Stamp(ModelFormat, ModelVersion, m.be)
 	b, err := json.Marshal(m)
 	if err != nil {
 		return err

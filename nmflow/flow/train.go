@@ -25,6 +25,7 @@ import (
 
 	"github.com/nmflow/nmflow/nmflow/align"
 	"github.com/nmflow/nmflow/nmflow/backend"
+	"github.com/nmflow/nmflow/nmflow/optim"
 	"github.com/nmflow/nmflow/nmflow/progress"
 	"github.com/nmflow/nmflow/nmflow/traj"
 )
@@ -77,6 +78,10 @@ type Config struct {
 	Cond *CondConfig `json:"cond,omitempty"`
 }
 
+// defaultSchedule is a fit's learning rate, cosine floor and weight decay unless set; the warm-up
+// defaults to Steps/20.
+var defaultSchedule = optim.Schedule{LR: 1e-3, MinLR: 0.01, WeightDecay: 0.01}
+
 // Defaults fills unset fields and validates.
 func (c Config) Defaults() (Config, error) {
 	if c.Method == "" {
@@ -122,18 +127,8 @@ func (c Config) Defaults() (Config, error) {
 	if c.BatchSize == 0 {
 		c.BatchSize = 64
 	}
-	if c.LR == 0 {
-		c.LR = 1e-3
-	}
-	if c.WarmUp == 0 {
-		c.WarmUp = c.Steps / 20
-	}
-	if c.MinLR == 0 {
-		c.MinLR = 0.01
-	}
-	if c.WeightDecay == 0 {
-		c.WeightDecay = 0.01
-	}
+	sch := optim.Schedule{LR: c.LR, WarmUp: c.WarmUp, MinLR: c.MinLR, WeightDecay: c.WeightDecay}.Fill(defaultSchedule, c.Steps)
+	c.LR, c.WarmUp, c.MinLR, c.WeightDecay = sch.LR, sch.WarmUp, sch.MinLR, sch.WeightDecay
 	if c.Clip == 0 {
 		c.Clip = 1
 	}
@@ -243,24 +238,13 @@ var ErrStopped = errors.New("flow: fit stopped before the last step (resume with
 // DivergedError reports a NaN or Inf loss or gradient norm. The last checkpoint in
 // Options.Dir (if any) is from before it and is kept: see Options.LRCut.
 type DivergedError struct {
-	Step     int     // the step (0-based) whose loss or gradient norm was not finite
-	What     string  // "loss" or "gradient norm"
-	Value    float32 // the NaN or ±Inf found
-	LR       float64 // the learning rate of that step
-	LastGood int     // steps done at the last checkpoint in Dir (0: none saved)
-	Dir      string  // Options.Dir ("" when the fit keeps no checkpoints)
+	Step int // the step (0-based) whose loss or gradient norm was not finite
+	optim.Divergence
 }
 
-func (e *DivergedError) Error() string {
-	msg := fmt.Sprintf("flow: %s became %v at step %d (learning rate %g)", e.What, e.Value, e.Step, e.LR)
-	switch {
-	case e.Dir == "":
-		return msg + "; lower the learning rate or the gradient clip, or fit with a folder (Options.Dir, --out) and Options.LRCut (--lr-cut, e.g. 0.5) to go back to the last checkpoint with a lower learning rate and continue"
-	case e.LastGood == 0:
-		return msg + fmt.Sprintf("; no checkpoint was saved in %s before it: lower the learning rate, or rerun the same fit with Options.LRCut (--lr-cut, e.g. 0.5) to restart with a lower one", e.Dir)
-	}
-	return msg + fmt.Sprintf(". The last checkpoint (step %d) is kept in %s: rerun the same fit with Options.LRCut (--lr-cut, e.g. 0.5) to continue from it with a lower learning rate, or lower the learning rate", e.LastGood, e.Dir)
-}
+func (e *DivergedError) Error() string { return e.Message(fitTrainer, e.Step) }
+
+var fitTrainer = optim.Trainer{Pkg: "flow", Unit: "step", Run: "fit", Knobs: "the learning rate or the gradient clip"}
 
 // trainer holds the state of one fit.
 type trainer struct {
@@ -758,7 +742,7 @@ var testHookStep func(step int, loss, gradNorm *float32)
 // nonFinite returns the divergence of step s if v (what) is NaN or ±Inf, else nil.
 func nonFinite(s int, lr float64, what string, v float32) *DivergedError {
 	if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-		return &DivergedError{Step: s, What: what, Value: v, LR: lr}
+		return &DivergedError{Step: s, Divergence: optim.Divergence{What: what, Value: float64(v), LR: lr}}
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nmflow/nmflow/nmflow/arch"
 	"github.com/nmflow/nmflow/nmflow/backend"
+	"github.com/nmflow/nmflow/nmflow/internal/testutil"
 )
 
 // The fixtures under testdata/ were made by testdata/make_fixtures.py with PyTorch 1.13.
@@ -77,14 +78,4 @@ func maxAbsDiff(a, b []float32) float64 {
 	return d
 }
 
-func sameBits(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
-			return false
-		}
-	}
-	return true
-}
+var sameBits = testutil.SameBits // bitwise equality of float32 slices

@@ -89,11 +89,10 @@ func Bands(title, xlabel, ylabel string, series []Band, opts ...Option) (*gplot.
 				}
 				p.Add(poly)
 			}
-			sc, err := plotter.NewScatter(mean)
+			sc, err := dots(mean, col, 2.2)
 			if err != nil {
-				return nil, fmt.Errorf("plot: %w", err)
+				return nil, err
 			}
-			sc.GlyphStyle = draw.GlyphStyle{Color: col, Radius: vg.Points(2.2), Shape: draw.CircleGlyph{}}
 			p.Add(line, sc)
 			thumbs = append(thumbs, sc)
 		}

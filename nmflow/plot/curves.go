@@ -88,15 +88,13 @@ func TrainingCurves(z *traj.Zoo, metric string, opts ...Option) (*gplot.Plot, er
 	if err != nil {
 		return nil, err
 	}
-	line, err := plotter.NewLine(mean)
+	line, err := meanLine(mean, col)
 	if err != nil {
-		return nil, fmt.Errorf("plot: %w", err)
+		return nil, err
 	}
-	line.LineStyle = draw.LineStyle{Color: col, Width: vg.Points(1.8)}
 	p.Add(envelope, stdBand, line)
 	if len(st) == 1 { // a lone checkpoint draws no line; mark it
-		sc, _ := plotter.NewScatter(mean)
-		sc.GlyphStyle = draw.GlyphStyle{Color: col, Radius: vg.Points(3), Shape: draw.CircleGlyph{}}
+		sc, _ := dots(mean, col, 3)
 		p.Add(sc)
 	}
 	addLegend(p, true, fmt.Sprintf("mean of %d runs", z.Runs), line)
@@ -185,6 +183,26 @@ func statsAt(vals []float32, runs, ckpts, k int) (checkpointStats, int) {
 		s.std = math.Sqrt(ss / float64(n-1))
 	}
 	return s, n
+}
+
+// meanLine is pts drawn as a mean curve: a 1.8-pt line of col.
+func meanLine(pts plotter.XYs, col color.Color) (*plotter.Line, error) {
+	line, err := plotter.NewLine(pts)
+	if err != nil {
+		return nil, fmt.Errorf("plot: %w", err)
+	}
+	line.LineStyle = draw.LineStyle{Color: col, Width: vg.Points(1.8)}
+	return line, nil
+}
+
+// dots marks pts with filled circles of col, radius points across.
+func dots(pts plotter.XYs, col color.Color, radius float64) (*plotter.Scatter, error) {
+	sc, err := plotter.NewScatter(pts)
+	if err != nil {
+		return nil, fmt.Errorf("plot: %w", err)
+	}
+	sc.GlyphStyle = draw.GlyphStyle{Color: col, Radius: vg.Points(radius), Shape: draw.CircleGlyph{}}
+	return sc, nil
 }
 
 // band is the filled polygon between lower and upper curves (same x values).

@@ -53,19 +53,17 @@ func LossHistory(history []float32, opts ...Option) (*gplot.Plot, error) {
 	rawLine.LineStyle = draw.LineStyle{Color: withAlpha(col, 0.35), Width: vg.Points(0.6)}
 	p.Add(rawLine)
 	if len(raw) == 1 {
-		sc, _ := plotter.NewScatter(raw)
-		sc.GlyphStyle = draw.GlyphStyle{Color: col, Radius: vg.Points(3), Shape: draw.CircleGlyph{}}
+		sc, _ := dots(raw, col, 3)
 		p.Add(sc)
 	}
 	entries := 1
 	w := min(500, len(raw)/25)
 	if w >= 2 {
 		avg := movingAverage(raw, w)
-		line, err := plotter.NewLine(avg)
+		line, err := meanLine(avg, col)
 		if err != nil {
-			return nil, fmt.Errorf("plot: %w", err)
+			return nil, err
 		}
-		line.LineStyle = draw.LineStyle{Color: col, Width: vg.Points(1.8)}
 		p.Add(line)
 		addLegend(p, true, "loss per step", rawLine)
 		p.Legend.Add(fmt.Sprintf("mean of last %d steps", w), line)
@@ -406,16 +404,14 @@ func PathLossCurve(times, meanLoss, stdLoss []float64, ref float64, opts ...Opti
 	if err != nil {
 		return nil, err
 	}
-	line, err := plotter.NewLine(mean)
+	line, err := meanLine(mean, col)
 	if err != nil {
-		return nil, fmt.Errorf("plot: %w", err)
+		return nil, err
 	}
-	line.LineStyle = draw.LineStyle{Color: col, Width: vg.Points(1.8)}
 	p.Add(bandPoly, line)
 	thumbs := []gplot.Thumbnailer{line}
 	if len(mean) <= 25 { // a short path: mark the snapshots
-		sc, _ := plotter.NewScatter(mean)
-		sc.GlyphStyle = draw.GlyphStyle{Color: col, Radius: vg.Points(2.2), Shape: draw.CircleGlyph{}}
+		sc, _ := dots(mean, col, 2.2)
 		p.Add(sc)
 		thumbs = append(thumbs, sc)
 	}

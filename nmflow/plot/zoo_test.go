@@ -54,19 +54,7 @@ func synthZoo(runs, ckpts int) (z *traj.Zoo, dir, side []float64) {
 		side[i] /= math.Sqrt(s)
 	}
 
-	z = &traj.Zoo{
-		Meta:        traj.Meta{Kind: traj.KindZoo, Layout: lay, Dataset: traj.DatasetMeta{Name: "synthetic"}},
-		Runs:        runs,
-		Checkpoints: ckpts,
-		Params:      p,
-		Weights:     make([]float32, runs*ckpts*p),
-		Steps:       make([]int64, ckpts),
-		Metrics: map[string][]float32{
-			traj.MetricTrainLoss: make([]float32, runs*ckpts),
-			traj.MetricTestLoss:  make([]float32, runs*ckpts),
-			traj.MetricTestAcc:   make([]float32, runs*ckpts),
-		},
-	}
+	z = emptyZoo(lay, "synthetic", runs, ckpts)
 	K := ckpts - 1
 	for k := range z.Steps {
 		z.Steps[k] = int64(100 * k)
@@ -104,19 +92,7 @@ func realisticZoo(runs, ckpts int) *traj.Zoo {
 	)
 	p := lay.Size()
 	rng := rand.New(rand.NewPCG(3, 5))
-	z := &traj.Zoo{
-		Meta:        traj.Meta{Kind: traj.KindZoo, Layout: lay, Dataset: traj.DatasetMeta{Name: "mnist"}},
-		Runs:        runs,
-		Checkpoints: ckpts,
-		Params:      p,
-		Weights:     make([]float32, runs*ckpts*p),
-		Steps:       make([]int64, ckpts),
-		Metrics: map[string][]float32{
-			traj.MetricTrainLoss: make([]float32, runs*ckpts),
-			traj.MetricTestLoss:  make([]float32, runs*ckpts),
-			traj.MetricTestAcc:   make([]float32, runs*ckpts),
-		},
-	}
+	z := emptyZoo(lay, "mnist", runs, ckpts)
 	for k := range z.Steps {
 		z.Steps[k] = int64(k * 469)
 	}
@@ -153,4 +129,22 @@ func realisticZoo(runs, ckpts int) *traj.Zoo {
 		}
 	}
 	return z
+}
+
+// emptyZoo is a zero zoo of runs × ckpts checkpoints of lay, with the three standard metrics.
+func emptyZoo(lay arch.Layout, dataset string, runs, ckpts int) *traj.Zoo {
+	p := lay.Size()
+	return &traj.Zoo{
+		Meta:        traj.Meta{Kind: traj.KindZoo, Layout: lay, Dataset: traj.DatasetMeta{Name: dataset}},
+		Runs:        runs,
+		Checkpoints: ckpts,
+		Params:      p,
+		Weights:     make([]float32, runs*ckpts*p),
+		Steps:       make([]int64, ckpts),
+		Metrics: map[string][]float32{
+			traj.MetricTrainLoss: make([]float32, runs*ckpts),
+			traj.MetricTestLoss:  make([]float32, runs*ckpts),
+			traj.MetricTestAcc:   make([]float32, runs*ckpts),
+		},
+	}
 }

@@ -181,50 +181,20 @@ func newBar(m mode, w io.Writer, total int, label string, cfg config) *Bar {
 }
 
 // Add advances the bar by n units.
-func (b *Bar) Add(n int) {
-	if b == nil {
-		return
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.done {
-		return
-	}
-	b.n += n
-	b.update()
-}
+func (b *Bar) Add(n int) { b.change(true, func() { b.n += n }) }
 
 // Set sets the number of units done so far.
-func (b *Bar) Set(n int) {
-	if b == nil {
-		return
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.done {
-		return
-	}
-	b.n = n
-	b.update()
-}
+func (b *Bar) Set(n int) { b.change(true, func() { b.n = n }) }
 
 // SetTotal changes the total (<= 0: unknown).
-func (b *Bar) SetTotal(total int) {
-	if b == nil {
-		return
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.done {
-		return
-	}
-	b.total = total
-	b.update()
-}
+func (b *Bar) SetTotal(total int) { b.change(true, func() { b.total = total }) }
 
 // SetInfo sets the free-form text shown after the counts, e.g. "loss 0.31". It draws nothing
 // itself: the next Add or Set (or Done) shows it, so call it before Add in a loop.
-func (b *Bar) SetInfo(s string) {
+func (b *Bar) SetInfo(s string) { b.change(false, func() { b.info = s }) }
+
+// change applies f under the lock, then redraws when draw; a nil or finished bar ignores it.
+func (b *Bar) change(draw bool, f func()) {
 	if b == nil {
 		return
 	}
@@ -233,7 +203,10 @@ func (b *Bar) SetInfo(s string) {
 	if b.done {
 		return
 	}
-	b.info = s
+	f()
+	if draw {
+		b.update()
+	}
 }
 
 // Count returns the number of units done so far.
@@ -248,15 +221,10 @@ func (b *Bar) Count() int {
 
 // Done finishes the bar: a terminal line is completed with a newline, a log gets a closing line,
 // a notebook bar is replaced by a one-line summary. Later calls do nothing.
-func (b *Bar) Done() {
-	if b == nil {
-		return
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.done {
-		return
-	}
+func (b *Bar) Done() { b.change(false, b.finish) }
+
+// finish draws the bar's last state; b.mu is held.
+func (b *Bar) finish() {
 	b.done = true
 	now := b.now()
 	switch b.mode {

@@ -9,22 +9,14 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX graph code reads best dot-imported.
 	"github.com/gomlx/gomlx/core/tensors"
-	"github.com/nmflow/nmflow/nmflow/backend"
+	"github.com/nmflow/nmflow/nmflow/internal/testutil"
 	"github.com/nmflow/nmflow/nmflow/progress"
 )
 
-func testBackend(t testing.TB) compute.Backend {
-	t.Helper()
-	be, _, err := backend.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return be
-}
+var testBackend = testutil.Backend // the process-wide backend
 
 // problem is a closed-form ODE: field v and exact solution x(t1) from x(t0).
 type problem struct {

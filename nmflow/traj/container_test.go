@@ -8,19 +8,10 @@ import (
 	"time"
 
 	"github.com/nmflow/nmflow/nmflow"
+	"github.com/nmflow/nmflow/nmflow/internal/testutil"
 )
 
-func sameBits(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
-			return false
-		}
-	}
-	return true
-}
+var sameBits = testutil.SameBits // bitwise equality of float32 slices
 
 func TestZooRoundTrip(t *testing.T) {
 	path := tempPath(t, "zoo.safetensors")

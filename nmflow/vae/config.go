@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/nmflow/nmflow/nmflow/flow"
+	"github.com/nmflow/nmflow/nmflow/optim"
 )
 
 // Config is what a weight VAE is and how it is trained; it is stored with the model.
@@ -29,6 +30,10 @@ type Config struct {
 	WeightDecay float64 `json:"weight_decay"` // AdamW decoupled decay (default 1e-5; < 0: none)
 	Seed        uint64  `json:"seed"`
 }
+
+// defaultSchedule is a VAE fit's learning rate, cosine floor and weight decay unless set; the
+// warm-up defaults to Steps/20.
+var defaultSchedule = optim.Schedule{LR: 1e-3, MinLR: 0.01, WeightDecay: 1e-5}
 
 // Defaults fills unset fields and validates, with errors that say what was expected.
 func (c Config) Defaults() (Config, error) {
@@ -59,18 +64,8 @@ func (c Config) Defaults() (Config, error) {
 	if c.BatchSize == 0 {
 		c.BatchSize = 64
 	}
-	if c.LR == 0 {
-		c.LR = 1e-3
-	}
-	if c.WarmUp == 0 {
-		c.WarmUp = c.Steps / 20
-	}
-	if c.MinLR == 0 {
-		c.MinLR = 0.01
-	}
-	if c.WeightDecay == 0 {
-		c.WeightDecay = 1e-5
-	}
+	sch := optim.Schedule{LR: c.LR, WarmUp: c.WarmUp, MinLR: c.MinLR, WeightDecay: c.WeightDecay}.Fill(defaultSchedule, c.Steps)
+	c.LR, c.WarmUp, c.MinLR, c.WeightDecay = sch.LR, sch.WarmUp, sch.MinLR, sch.WeightDecay
 	switch {
 	case c.LatentDim < 1:
 		return c, fmt.Errorf("vae: latent dimension must be ≥ 1 (e.g. 32), got %d", c.LatentDim)

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"time"
 
 	"github.com/gomlx/compute"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive
@@ -38,17 +37,13 @@ const execBatch = 64
 // Model is a trained weight VAE: configuration, the base nets it encodes, the normalizer, the
 // training history and the encoder/decoder weights.
 type Model struct {
-	Format        string           `json:"format"`
-	Version       int              `json:"version"`
-	NmflowVersion string           `json:"nmflow_version"`
-	GoMLXVersion  string           `json:"gomlx_version"`
-	Backend       string           `json:"backend"`
-	Created       string           `json:"created"`
-	Config        Config           `json:"config"`
-	Base          flow.BaseInfo    `json:"base"`
-	Norm          *flow.Normalizer `json:"normalizer"`
-	Steps         int              `json:"steps_done"`
-	History       []float32        `json:"loss_history"`
+	nmflow.Provenance // format, versions, backend, creation time
+
+	Config  Config           `json:"config"`
+	Base    flow.BaseInfo    `json:"base"`
+	Norm    *flow.Normalizer `json:"normalizer"`
+	Steps   int              `json:"steps_done"`
+	History []float32        `json:"loss_history"`
 	// ReconMSE is the training batches' reconstruction error per parameter (normalized space).
 	ReconMSE    []float32 `json:"recon_mse_history"`
 	KL          []float32 `json:"kl_history"`
@@ -278,14 +273,7 @@ func (m *Model) Save(dir string) error {
 	if err := traj.WriteSafetensors(filepath.Join(dir, weightsFile), ts, nil, meta); err != nil {
 		return err
 	}
-	m.Format, m.Version = ModelFormat, ModelVersion
-	m.NmflowVersion, m.GoMLXVersion = nmflow.Version, nmflow.GoMLXVersion
-	if m.be != nil {
-		m.Backend = m.be.Description()
-	}
-	if m.Created == "" {
-		m.Created = time.Now().UTC().Format(time.RFC3339)
-	}
+	m.Stamp(ModelFormat, ModelVersion, m.be)
 	b, err := json.Marshal(m)
 	if err != nil {
 		return err

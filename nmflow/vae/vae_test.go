@@ -11,11 +11,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gomlx/compute"
-
 	"github.com/nmflow/nmflow/nmflow/arch"
 	"github.com/nmflow/nmflow/nmflow/backend"
 	"github.com/nmflow/nmflow/nmflow/flow"
+	"github.com/nmflow/nmflow/nmflow/internal/testutil"
 	"github.com/nmflow/nmflow/nmflow/solve"
 	"github.com/nmflow/nmflow/nmflow/traj"
 )
@@ -26,14 +25,7 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func testBackend(t testing.TB) compute.Backend {
-	t.Helper()
-	be, _, err := backend.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return be
-}
+var testBackend = testutil.Backend // the process-wide backend
 
 // tinyZoo is a zoo of a 4-3-2 MLP (P = 23): runs start from PyTorch's init law and move
 // linearly, over K+1 checkpoints, to their init plus a shared shift plus a little noise.

@@ -2,7 +2,6 @@ package zoo
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"testing"
 
 	"github.com/nmflow/nmflow/nmflow/arch"
@@ -15,18 +14,7 @@ import (
 // reused (SetMaxCache(1) turns any recompilation into an error), so R = 64 costs far less than
 // 64 × (R = 1). Run: make bench, or go test -run '^$' -bench ZooStep ./nmflow/zoo/
 func BenchmarkZooStep(b *testing.B) {
-	rng := rand.New(rand.NewPCG(1, 1))
-	split := func(n int) data.Split {
-		s := data.Split{Images: make([]uint8, n*784), Labels: make([]int, n), N: n}
-		for i := range s.Images {
-			s.Images[i] = uint8(rng.IntN(256))
-		}
-		for i := range s.Labels {
-			s.Labels[i] = rng.IntN(10)
-		}
-		return s
-	}
-	ds := &data.Dataset{Name: "mnist-shaped", Shape: []int{1, 28, 28}, Classes: make([]string, 10), Train: split(8192), Test: split(256)}
+	ds := data.NoiseMNIST(8192, 256, 1)
 	be, _, err := backend.Default()
 	if err != nil {
 		b.Fatal(err)

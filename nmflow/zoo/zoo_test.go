@@ -5,34 +5,17 @@ import (
 	"errors"
 	"io"
 	"math"
-	"math/rand/v2"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/nmflow/nmflow/nmflow/arch"
 	"github.com/nmflow/nmflow/nmflow/data"
+	"github.com/nmflow/nmflow/nmflow/internal/testutil"
 	"github.com/nmflow/nmflow/nmflow/traj"
 )
 
-// quadrants is a synthetic 3-class task on 1x4x4 images: the class says which quadrant is bright.
-func quadrants(n int, seed uint64) data.Split {
-	rng := rand.New(rand.NewPCG(seed, 1))
-	s := data.Split{Images: make([]uint8, n*16), Labels: make([]int, n), N: n}
-	for i := 0; i < n; i++ {
-		c := rng.IntN(3)
-		s.Labels[i] = c
-		for p := 0; p < 16; p++ {
-			v := rng.IntN(90)
-			row, col := p/4, p%4
-			if q := (row/2)*2 + col/2; q == c {
-				v += 140
-			}
-			s.Images[i*16+p] = uint8(v)
-		}
-	}
-	return s
-}
+var quadrants = testutil.Quadrants // 3 classes on 1×4×4 images: which quadrant is bright
 
 func synthetic() *data.Dataset {
 	return &data.Dataset{Name: "quadrants", Shape: []int{1, 4, 4}, Classes: []string{"a", "b", "c"},

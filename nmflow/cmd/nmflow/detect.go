@@ -72,7 +72,7 @@ func runDetect(args []string, stdout, stderr io.Writer) error {
 	seed := fs.Uint64("seed", 0, "seed (f's training, Q draws, minibatches, shift noise)")
 	outPath := fs.String("out", "", "also write the JSON result to this file (atomically)")
 	asJSON := fs.Bool("json", false, "print the JSON result on stdout")
-	metaDir := fs.String("meta", "", "meta: the meta-model folder of f's architecture (`nmflow fit`); fitted there when it holds none (default: fitted in memory)")
+	metaDir := fs.String("meta", "", "meta: the meta-model folder of f's architecture (as nmflow fit writes it); fitted there when it holds none (default: fitted in memory)")
 	metaRuns := fs.Int("meta-runs", 32, "meta: runs of the zoo the meta-model is fitted on (without --zoo; f is its run --run)")
 	metaSteps := fs.Int("meta-steps", 800, "meta: meta-model fit steps")
 	metaWidth := fs.Int("meta-width", 128, "meta: meta-model width")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -79,5 +80,28 @@ func TestCLIErrors(t *testing.T) {
 	}
 	if code, _, errs := runCLI(t, "zoo", "--help"); code != 0 || !strings.Contains(errs, "--checkpoints") {
 		t.Errorf("zoo --help: exit %d, %q", code, errs)
+	}
+}
+
+// Every subcommand answers --help with its usage on stderr and exit 0, and every flag shows its
+// type as its argument name (a backquoted word in a flag's usage would take that place).
+func TestHelpEverySubcommand(t *testing.T) {
+	names := [][]string{{"zoo", "merge"}, {"data", "fetch"}}
+	for n := range commands {
+		names = append(names, []string{n})
+	}
+	flagLine := regexp.MustCompile(`^  -[a-z0-9-]+( (string|int|uint|int64|uint64|float|duration|value))?$`)
+	for _, n := range names {
+		for _, h := range []string{"--help", "-h"} {
+			code, out, errs := runCLI(t, append(n, h)...)
+			if code != 0 || out != "" || !strings.Contains(errs, "Usage: nmflow "+n[0]) {
+				t.Errorf("nmflow %s %s: exit %d, stdout %q, stderr %q", strings.Join(n, " "), h, code, out, errs)
+			}
+			for _, l := range strings.Split(errs, "\n") {
+				if strings.HasPrefix(l, "  -") && !flagLine.MatchString(l) {
+					t.Errorf("nmflow %s --help: flag line %q (a backquoted word in the usage?)", strings.Join(n, " "), l)
+				}
+			}
+		}
 	}
 }
