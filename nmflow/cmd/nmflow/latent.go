@@ -72,7 +72,7 @@ func (lo *latentOpts) configure(fs *flag.FlagSet, cfg *flow.Config, seed uint64)
 		return fmt.Errorf("--vae-test-size must be ≥ 0 (0: the zoo's test set), got %d", *lo.testSize)
 	}
 	vcfg, err := vae.Config{LatentDim: *lo.dim, Width: *lo.width, Depth: *lo.depth, Beta: *lo.beta, Steps: *lo.steps,
-		BatchSize: *lo.batch, LR: *lo.lr, Seed: seed}.Defaults()
+		BatchSize: *lo.batch, LR: *lo.lr, Seed: seed, Align: cfg.Align}.Defaults() // --align goes to the VAE
 	if err != nil {
 		return err
 	}
