@@ -189,7 +189,9 @@ func gomlxFileOrder(dir string) map[string]int {
 	if err != nil {
 		return order
 	}
-	var meta struct{ Variables []struct{ ParameterName string } }
+	var meta struct {
+		Variables []struct{ ParameterName string }
+	}
 	if json.Unmarshal(b, &meta) != nil {
 		return order
 	}
