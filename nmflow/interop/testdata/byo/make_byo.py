@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.dont_write_bytecode = True  # no __pycache__ beside the fixtures
 sys.path.insert(0, HERE)
 import modules  # noqa: E402
 
