@@ -336,3 +336,36 @@ func TestImportGoMLXCheckpoint(t *testing.T) {
 		t.Errorf("global step %v, report\n%s", read.Scalars["global_step"], rep.First)
 	}
 }
+
+// TestSafetensorsOrder: a safetensors file keeps its writer's order (the data's), so custom names
+// map by structure; one sorted by name, as Python's safetensors writes it (0.bias before
+// 0.weight), maps too.
+func TestSafetensorsOrder(t *testing.T) {
+	want, _ := npyFloats(t, fixture("byo", "mlp_flat.npy"))
+	custom, err := Read(fixture("byo", "custom.pt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sorted := []string{"0.bias", "0.weight", "2.bias", "2.weight"}
+	seq, _ := Read(fixture("byo", "sequential.pt"))
+	for name, c := range map[string]struct {
+		sd    *StateDict
+		order []string
+	}{"custom": {custom, custom.Names}, "sorted": {seq, sorted}} {
+		path := filepath.Join(t.TempDir(), name+".safetensors")
+		if err := traj.WriteSafetensors(path, c.sd.Tensors, c.order, nil); err != nil {
+			t.Fatal(err)
+		}
+		back, err := Read(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(back.Names, c.order) {
+			t.Errorf("%s: read in order %v, written %v", name, back.Names, c.order)
+		}
+		flat, rep, err := Map(back, arch.MustNew(byoMLP).Layout(), MapOptions{})
+		if err != nil || !sameBits(flat, want) {
+			t.Errorf("%s: %v\n%v", name, err, rep)
+		}
+	}
+}

@@ -250,7 +250,43 @@ func candidateGroups(sd *StateDict, prefix string) []group {
 			out = append(out, all)
 		}
 	}
+	for _, g := range out {
+		weightsFirst(sd, g.members)
+	}
 	return out
+}
+
+// weightsFirst orders a group's tensors module by module (in order of first appearance), each
+// module's weight before its bias: files sorted by name (Python's safetensors) put 0.bias before
+// 0.weight. PyTorch's own order is left as it is.
+func weightsFirst(sd *StateDict, members []int) {
+	first := map[string]int{}
+	for pos, i := range members {
+		if m := module(sd.Names[i]); !hasKey(first, m) {
+			first[m] = pos
+		}
+	}
+	kind := func(name string) int {
+		switch name[strings.LastIndexByte(name, '.')+1:] {
+		case "weight", "weights", "kernel":
+			return 0
+		case "bias", "biases":
+			return 1
+		}
+		return 2
+	}
+	sort.SliceStable(members, func(a, b int) bool {
+		na, nb := sd.Names[members[a]], sd.Names[members[b]]
+		if ma, mb := first[module(na)], first[module(nb)]; ma != mb {
+			return ma < mb
+		}
+		return kind(na) < kind(nb)
+	})
+}
+
+func hasKey[K comparable, V any](m map[K]V, k K) bool {
+	_, ok := m[k]
+	return ok
 }
 
 // candidateLeads lists the stackings to try: none, and the leading one or two dims of the
@@ -689,7 +725,8 @@ func noFit(sd *StateDict, l arch.Layout) error {
 			have = append(have, fmt.Sprintf("%s %v", k, t.Shape))
 		}
 		for _, s := range l.Segments {
-			if hint == "" && len(t.Shape) == 2 && len(s.Shape) == 2 && t.Shape[0] == s.Shape[1] && t.Shape[1] == s.Shape[0] && t.Shape[0] != t.Shape[1] {
+			if hint == "" && s.Kind == arch.Weight && !strings.HasSuffix(k, "bias") && len(t.Shape) == 2 && len(s.Shape) == 2 &&
+				t.Shape[0] == s.Shape[1] && t.Shape[1] == s.Shape[0] && t.Shape[0] != t.Shape[1] {
 				hint = fmt.Sprintf("; %s looks like %s transposed: PyTorch Linear weights are [out, in], this is [in, out] (GoMLX, Keras, JAX): transpose it", k, s.Name)
 			}
 		}

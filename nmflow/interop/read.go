@@ -88,9 +88,17 @@ func ReadSafetensors(path string) (*StateDict, error) {
 		return nil, fmt.Errorf("interop: %w", err)
 	}
 	sd := newStateDict(FormatSafetensors, path)
-	// The codec returns a map, so file order is lost: natural name order keeps fc2 before fc10.
+	// File order (the structural mapping needs it) is the order of the data: the writer's order
+	// for nmflow's files; Python's safetensors sorts by name, which natural order then refines
+	// (fc2 before fc10).
+	offset := safetensorsOffsets(path)
 	names := sortedKeys(ts)
-	sort.SliceStable(names, func(i, j int) bool { return naturalLess(names[i], names[j]) })
+	sort.SliceStable(names, func(i, j int) bool {
+		if oi, oj := offset[names[i]], offset[names[j]]; oi != oj {
+			return oi < oj
+		}
+		return naturalLess(names[i], names[j])
+	})
 	for _, name := range names {
 		_ = sd.Add(name, ts[name])
 	}
@@ -106,6 +114,38 @@ func IsGoMLXCheckpoint(dir string) bool {
 		}
 	}
 	return false
+}
+
+// safetensorsOffsets returns where each tensor's data starts in an (already validated)
+// safetensors file; empty when the header cannot be read again.
+func safetensorsOffsets(path string) map[string]int64 {
+	out := map[string]int64{}
+	f, err := os.Open(path)
+	if err != nil {
+		return out
+	}
+	defer f.Close()
+	var n uint64
+	if binary.Read(f, binary.LittleEndian, &n) != nil || n > traj.MaxHeaderLen {
+		return out
+	}
+	head := make([]byte, n)
+	if _, err := io.ReadFull(f, head); err != nil {
+		return out
+	}
+	var entries map[string]json.RawMessage
+	if json.Unmarshal(head, &entries) != nil {
+		return out
+	}
+	for name, raw := range entries {
+		var e struct {
+			DataOffsets []int64 `json:"data_offsets"`
+		}
+		if json.Unmarshal(raw, &e) == nil && len(e.DataOffsets) == 2 {
+			out[name] = e.DataOffsets[0]
+		}
+	}
+	return out
 }
 
 // ReadGoMLX reads the latest GoMLX checkpoint in dir (or dir/ckpt): every variable, named by its
