@@ -369,3 +369,27 @@ func TestSafetensorsOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestPermute: GoMLX's [kh, kw, in, out] conv kernels turn to PyTorch's [out, in, kh, kw].
+func TestPermute(t *testing.T) {
+	v := make([]float32, 2*3*4*5)
+	for i := range v {
+		v[i] = float32(i)
+	}
+	got := permute(traj.F32Tensor([]int{2, 3, 4, 5}, v), []int{3, 2, 0, 1})
+	w, _, _ := Float32s(got)
+	if !reflect.DeepEqual(got.Shape, []int{5, 4, 2, 3}) {
+		t.Fatalf("shape %v", got.Shape)
+	}
+	for o := range 5 {
+		for i := range 4 {
+			for h := range 2 {
+				for k := range 3 {
+					if w[((o*4+i)*2+h)*3+k] != v[((h*3+k)*4+i)*5+o] {
+						t.Fatalf("element [%d %d %d %d] is wrong", o, i, h, k)
+					}
+				}
+			}
+		}
+	}
+}

@@ -184,8 +184,16 @@ func Map(sd *StateDict, l arch.Layout, opt MapOptions) ([]float32, *Report, erro
 	rep := best.report(view, l, seqNames, transposed)
 	if best.alt != nil {
 		rep.Candidates = [][]Match{best.matches(view, l, best.assign, transposed), best.matches(view, l, best.alt, transposed)}
-	} else if len(fits) > 1 && !fits[1].better(best) && !best.better(fits[1]) && !slices.Equal(fits[1].assign, best.assign) {
-		rep.Candidates = [][]Match{best.matches(view, l, best.assign, transposed), fits[1].matches(view, l, fits[1].assign, transposed)}
+	}
+	// Another dict that fits as well with other tensors (the same tensors seen from an enclosing
+	// dict are no rival).
+	for _, f := range fits[1:] {
+		if best.better(f) || rep.Candidates != nil {
+			break
+		}
+		if !slices.Equal(f.assign, best.assign) {
+			rep.Candidates = [][]Match{best.matches(view, l, best.assign, transposed), f.matches(view, l, f.assign, transposed)}
+		}
 	}
 	if rep.Candidates != nil {
 		return nil, rep, ambiguous(sd.Path, l, rep.Candidates)
@@ -378,8 +386,10 @@ func align(sd *StateDict, l arch.Layout, seqNames map[string]string, g group, le
 	best := make([][]int, n)
 	cnt := make([][]int, n)
 	preds := make([][][]int, n)
+	var prevCells []int // the tensors the previous segment can take, ascending
 	for i := range n {
 		best[i], cnt[i], preds[i] = make([]int, m), make([]int, m), make([][]int, m)
+		var cells []int
 		for j := range m {
 			best[i][j] = none
 			if !ok(i, j) {
@@ -387,11 +397,12 @@ func align(sd *StateDict, l arch.Layout, seqNames map[string]string, g group, le
 			}
 			if i == 0 {
 				best[i][j], cnt[i][j] = pair(i, j), 1
+				cells = append(cells, j)
 				continue
 			}
-			for jp := range j {
-				if best[i-1][jp] == none {
-					continue
+			for _, jp := range prevCells {
+				if jp >= j {
+					break
 				}
 				s := best[i-1][jp] + trans(i, jp, j) + pair(i, j)
 				switch {
@@ -404,7 +415,14 @@ func align(sd *StateDict, l arch.Layout, seqNames map[string]string, g group, le
 					}
 				}
 			}
+			if best[i][j] != none {
+				cells = append(cells, j)
+			}
 		}
+		if len(cells) == 0 {
+			return nil
+		}
+		prevCells = cells
 	}
 	top, ends, total := none, []int(nil), 0
 	for j := range m {
