@@ -198,10 +198,15 @@ func Map(sd *StateDict, l arch.Layout, opt MapOptions) ([]float32, *Report, erro
 	if rep.Candidates != nil {
 		return nil, rep, ambiguous(sd.Path, l, rep.Candidates)
 	}
+	return finish(view, l, rep, opt)
+}
+
+// finish refuses unexpected tensors unless allowed, then gathers the weights.
+func finish(sd *StateDict, l arch.Layout, rep *Report, opt MapOptions) ([]float32, *Report, error) {
 	if len(rep.Unexpected) > 0 && !opt.AllowUnexpected {
 		return nil, rep, fmt.Errorf("interop: %s holds tensors the architecture lacks (as load_state_dict(strict=True) would refuse; pass --allow-unexpected to leave them out):\n%s", sd.Path, rep)
 	}
-	flat, err := gather(view, l, rep)
+	flat, err := gather(sd, l, rep)
 	if err != nil {
 		return nil, rep, err
 	}
@@ -807,12 +812,5 @@ func mapStated(sd *StateDict, l arch.Layout, opt MapOptions, seqNames map[string
 		}
 	}
 	rep := f.report(sd, l, seqNames, transposed)
-	if len(rep.Unexpected) > 0 && !opt.AllowUnexpected {
-		return nil, rep, fmt.Errorf("interop: %s holds tensors the architecture lacks (as load_state_dict(strict=True) would refuse; pass --allow-unexpected to leave them out):\n%s", sd.Path, rep)
-	}
-	flat, err := gather(sd, l, rep)
-	if err != nil {
-		return nil, rep, err
-	}
-	return flat, rep, nil
+	return finish(sd, l, rep, opt)
 }

@@ -93,10 +93,7 @@ print(json.dumps({"checks": checks, "fails": fails}))
 
 // TestPyTorchRoundTrip: PyTorch → nmflow → PyTorch gives identical tensors and identical logits.
 func TestPyTorchRoundTrip(t *testing.T) {
-	const python = "/usr/bin/python3"
-	if out, err := exec.Command(python, "-c", "import torch, numpy").CombinedOutput(); err != nil {
-		t.Fatalf("python3 with torch and numpy is not available (%s): install python3-torch and python3-numpy (Debian)", strings.TrimSpace(lastLine(string(out))))
-	}
+	needTorch(t)
 	dir := t.TempDir()
 	mlp := arch.MustNew(mlpSpec).Layout()
 	flat, _ := mustMap(t, fixture("torch", "mlp_checkpoint.pt"), mlpSpec)
@@ -123,7 +120,14 @@ func TestPyTorchRoundTrip(t *testing.T) {
 	write("cnn.pt", ExportPT, arch.MustNew(cnnSpec).Layout(), cnnSpec, cflat, nil, NamesSequential)
 
 	fx, _ := filepath.Abs("testdata")
-	cmd := exec.Command(python, "-c", pythonCheck, dir, fx)
+	runCheck(t, pythonCheck, dir, fx)
+}
+
+// runCheck runs a check script (argv: nmflow's output folder, the fixtures) and fails unless it
+// made some checks and none failed.
+func runCheck(t *testing.T, script, dir, fx string) {
+	t.Helper()
+	cmd := exec.Command(python, "-c", script, dir, fx)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
@@ -133,6 +137,17 @@ func TestPyTorchRoundTrip(t *testing.T) {
 		t.Fatalf("PyTorch disagrees with nmflow's files: %s", s)
 	}
 	t.Logf("python: %s", strings.TrimSpace(string(out)))
+}
+
+// python is Debian's interpreter, the one python3-torch installs into.
+const python = "/usr/bin/python3"
+
+// needTorch fails the test, saying what to install, when PyTorch is missing.
+func needTorch(t *testing.T) {
+	t.Helper()
+	if out, err := exec.Command(python, "-c", "import torch, numpy").CombinedOutput(); err != nil {
+		t.Fatalf("python3 with torch and numpy is not available (%s): install python3-torch and python3-numpy (Debian)", strings.TrimSpace(lastLine(string(out))))
+	}
 }
 
 func lastLine(s string) string {
@@ -189,10 +204,7 @@ print(json.dumps({"checks": checks, "fails": fails}))
 // source keys, loads with load_state_dict(strict=True) into the module class that saved it, with
 // identical tensors and logits.
 func TestPyTorchRoundTripSourceKeys(t *testing.T) {
-	const python = "/usr/bin/python3"
-	if out, err := exec.Command(python, "-c", "import torch, numpy").CombinedOutput(); err != nil {
-		t.Fatalf("python3 with torch and numpy is not available (%s): install python3-torch and python3-numpy (Debian)", strings.TrimSpace(lastLine(string(out))))
-	}
+	needTorch(t)
 	dir := t.TempDir()
 	imp := func(name, from string, spec arch.Spec) {
 		t.Helper()
@@ -208,14 +220,5 @@ func TestPyTorchRoundTripSourceKeys(t *testing.T) {
 	imp("convnet", fixture("byo", "convnet.pt"), byoCNN)
 	imp("zoo", fixture("byo", "zoo"), byoMLP)
 	fx, _ := filepath.Abs(fixture("byo"))
-	cmd := exec.Command(python, "-c", sourceKeysCheck, dir, fx)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("python check failed: %v\n%s", err, out)
-	}
-	if s := string(out); !strings.Contains(s, `"fails": []`) || strings.Contains(s, `"checks": 0`) {
-		t.Fatalf("PyTorch disagrees with nmflow's exports: %s", s)
-	}
-	t.Logf("python: %s", strings.TrimSpace(string(out)))
+	runCheck(t, sourceKeysCheck, dir, fx)
 }
