@@ -16,6 +16,17 @@ import (
 	"github.com/nmflow/nmflow/nmflow/arch"
 )
 
+// checkHelpers counts the checks of a python script, which prints them as JSON at the end.
+const checkHelpers = `
+fails, checks = [], 0
+
+def check(name, ok):
+    global checks
+    checks += 1
+    if not ok:
+        fails.append(name)
+`
+
 // pythonCheck loads what nmflow wrote into the matching nn.Sequential (strict load_state_dict)
 // and compares tensors and logits with the PyTorch originals, bit for bit.
 const pythonCheck = `
@@ -26,8 +37,7 @@ from torch import nn
 
 d = sys.argv[1]
 fx = sys.argv[2]
-fails, checks = [], 0
-
+` + checkHelpers + `
 def mlp_named():
     return nn.Sequential(OrderedDict([("flatten", nn.Flatten()), ("fc1", nn.Linear(16, 8)), ("relu1", nn.ReLU()),
         ("fc2", nn.Linear(8, 6)), ("relu2", nn.ReLU()), ("fc3", nn.Linear(6, 3))]))
@@ -36,12 +46,6 @@ def mlp_plain():
 def cnn_plain():
     return nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2), nn.Flatten(),
         nn.Linear(27, 5), nn.ReLU(), nn.Linear(5, 3))
-
-def check(name, ok):
-    global checks
-    checks += 1
-    if not ok:
-        fails.append(name)
 
 def compare(name, net, sd, ref_sd, x):
     net.load_state_dict(sd, strict=True)
@@ -165,14 +169,7 @@ import numpy as np, torch
 d, fx = sys.argv[1], sys.argv[2]
 sys.path.insert(0, fx)
 import modules
-fails, checks = [], 0
-
-def check(name, ok):
-    global checks
-    checks += 1
-    if not ok:
-        fails.append(name)
-
+` + checkHelpers + `
 def same(name, make, exported, orig, x):
     net, ref = make(), make()
     try:
