@@ -393,3 +393,24 @@ func TestPermute(t *testing.T) {
 		}
 	}
 }
+
+// TestNestedStateDicts: a model saved as several state dicts in one dict maps as one, its source
+// keys naming the parts.
+func TestNestedStateDicts(t *testing.T) {
+	l := arch.MustNew(arch.MLP([]int{4}, 2, 3)).Layout()
+	sd := sdOf("model.encoder.0.weight", []int{3, 4}, "model.encoder.0.bias", []int{3}, "model.head.0.weight", []int{2, 3}, "model.head.0.bias", []int{2},
+		"optimizer.state.0.momentum_buffer", []int{3, 4})
+	sd.Container = map[string]string{"model.encoder.0.weight": "model.encoder.", "model.encoder.0.bias": "model.encoder.",
+		"model.head.0.weight": "model.head.", "model.head.0.bias": "model.head.", "optimizer.state.0.momentum_buffer": "optimizer.state.0."}
+	_, rep, err := Map(sd, l, MapOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var src []string
+	for _, m := range rep.Matched {
+		src = append(src, m.Source)
+	}
+	if rep.Container != "model." || !reflect.DeepEqual(src, []string{"encoder.0.weight", "encoder.0.bias", "head.0.weight", "head.0.bias"}) || len(rep.Ignored) != 1 {
+		t.Errorf("container %q, sources %v, ignored %v", rep.Container, src, rep.Ignored)
+	}
+}

@@ -528,10 +528,31 @@ func (f *fit) matches(sd *StateDict, l arch.Layout, assign []int, transposed map
 	for i, idx := range assign {
 		key := sd.Names[idx]
 		t := sd.Tensors[key]
-		out[i] = Match{Segment: l.Segments[i].Name, Key: key, Source: strings.TrimPrefix(key, sd.Container[key]),
-			Shape: t.Shape, DType: t.DType, Transposed: transposed[key]}
+		out[i] = Match{Segment: l.Segments[i].Name, Key: key, Shape: t.Shape, DType: t.DType, Transposed: transposed[key]}
 	}
+	setSources(sd, out)
 	return out
+}
+
+// setSources names each match as its state dict does: the key under the innermost dict that
+// holds all of them (a model saved as {"encoder": ..., "head": ...} keeps those names).
+func setSources(sd *StateDict, ms []Match) string {
+	if len(ms) == 0 {
+		return ""
+	}
+	c := sd.Container[ms[0].Key]
+	for _, m := range ms {
+		for !strings.HasPrefix(sd.Container[m.Key], c) {
+			c = module(strings.TrimSuffix(c, "."))
+			if c != "" {
+				c += "."
+			}
+		}
+	}
+	for i := range ms {
+		ms[i].Source = strings.TrimPrefix(ms[i].Key, c)
+	}
+	return c
 }
 
 // report describes the chosen fit.
@@ -560,7 +581,7 @@ func (f *fit) report(sd *StateDict, l arch.Layout, seqNames map[string]string, t
 		keys[i] = m.Key
 	}
 	rep.Prefix = commonPrefix(keys)
-	rep.Container = sd.Container[keys[0]]
+	rep.Container = setSources(sd, rep.Matched)
 	rep.Naming = NamesSource
 	for _, naming := range []string{NamesLayout, NamesSequential} {
 		all := true
@@ -707,12 +728,9 @@ func mapByName(sd *StateDict, l arch.Layout, opt MapOptions, seqNames map[string
 			rep.Mismatched = append(rep.Mismatched, mis)
 			continue
 		}
-		rep.Matched = append(rep.Matched, Match{Segment: s.Name, Key: key, Source: strings.TrimPrefix(key, sd.Container[key]),
-			Shape: t.Shape, DType: t.DType, Transposed: transposed[key]})
+		rep.Matched = append(rep.Matched, Match{Segment: s.Name, Key: key, Shape: t.Shape, DType: t.DType, Transposed: transposed[key]})
 	}
-	if len(rep.Matched) > 0 {
-		rep.Container = sd.Container[rep.Matched[0].Key]
-	}
+	rep.Container = setSources(sd, rep.Matched)
 	for _, k := range sd.Names {
 		switch {
 		case used[k]:
