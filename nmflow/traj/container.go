@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -228,9 +229,9 @@ func decodeMeta(path string, raw map[string]string, wantKind string) (Meta, erro
 	case kind != KindZoo && kind != KindGenerated:
 		return fail("has unknown kind %q (want %q or %q)", kind, KindZoo, KindGenerated)
 	case wantKind == KindZoo && kind == KindGenerated:
-		return fail("holds generated weights, not a zoo: use ReadGenerated")
+		return fail("holds generated weights (written by 'nmflow sample'), not a zoo (written by 'nmflow zoo' or 'nmflow import'; from Go, read generated weights with ReadGenerated)")
 	case wantKind == KindGenerated && kind == KindZoo:
-		return fail("holds a zoo, not generated weights: use ReadZoo (or ReadWeights for a flat view)")
+		return fail("holds a zoo (written by 'nmflow zoo' or 'nmflow import'), not generated weights (written by 'nmflow sample'; from Go, read a zoo with ReadZoo or ReadWeights)")
 	}
 	js, ok := raw[MetaKeyNmflow]
 	if !ok {
@@ -248,7 +249,37 @@ func decodeMeta(path string, raw map[string]string, wantKind string) (Meta, erro
 	if m.Layout.Size() == 0 {
 		return fail("has no layout in its metadata")
 	}
+	if err := checkArchLayout(m); err != nil {
+		return fail("has contradictory metadata: %v", err)
+	}
 	return m, nil
+}
+
+// checkArchLayout cross-checks the two descriptions of the nets a file holds: every consumer
+// builds nets from Arch and slices weights by Layout, so a file where they disagree (edited or
+// damaged metadata, e.g. an arch claiming 2^40 hidden units) would give silently wrong nets.
+func checkArchLayout(m Meta) error {
+	if err := m.Layout.Validate(); err != nil {
+		return err
+	}
+	if m.Arch.Kind == "" {
+		return nil // files from before arch was recorded carry the layout alone
+	}
+	net, err := arch.New(m.Arch)
+	if err != nil {
+		return fmt.Errorf("its arch %s is invalid: %v", m.Arch, err)
+	}
+	want := net.Layout()
+	if len(want.Segments) != len(m.Layout.Segments) {
+		return fmt.Errorf("its arch %s has %d parameter tensors (P=%d), its layout %d (P=%d)", m.Arch, len(want.Segments), want.Size(), len(m.Layout.Segments), m.Layout.Size())
+	}
+	for i, w := range want.Segments {
+		g := m.Layout.Segments[i]
+		if !slices.Equal(w.Shape, g.Shape) || w.Offset != g.Offset {
+			return fmt.Errorf("its arch %s has %s of shape %v at %d, its layout %s of shape %v at %d", m.Arch, w.Name, w.Shape, w.Offset, g.Name, g.Shape, g.Offset)
+		}
+	}
+	return nil
 }
 
 func decodeZoo(path string, tensors map[string]Tensor, m Meta) (*Zoo, error) {

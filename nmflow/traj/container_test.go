@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nmflow/nmflow/nmflow"
+
+	"github.com/nmflow/nmflow/nmflow/arch"
 )
 
 func sameBits(a, b []float32) bool {
@@ -181,10 +183,10 @@ func TestWrongKind(t *testing.T) {
 	if err := WriteGenerated(gpath, testGenerated(1)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ReadZoo(gpath); err == nil || !strings.Contains(err.Error(), "file "+gpath+" holds generated weights, not a zoo: use ReadGenerated") {
+	if _, err := ReadZoo(gpath); err == nil || !strings.Contains(err.Error(), "file "+gpath+" holds generated weights (written by 'nmflow sample'), not a zoo") {
 		t.Errorf("ReadZoo(generated): %v", err)
 	}
-	if _, err := ReadGenerated(zpath); err == nil || !strings.Contains(err.Error(), "file "+zpath+" holds a zoo, not generated weights: use ReadZoo") {
+	if _, err := ReadGenerated(zpath); err == nil || !strings.Contains(err.Error(), "file "+zpath+" holds a zoo (written by 'nmflow zoo' or 'nmflow import'), not generated weights") {
 		t.Errorf("ReadGenerated(zoo): %v", err)
 	}
 }
@@ -374,5 +376,26 @@ func TestWriteRejects(t *testing.T) {
 				t.Fatalf("err = %v\nwant it to name the file and contain %q", err, c.want)
 			}
 		})
+	}
+}
+
+// An arch that contradicts the layout (edited metadata claiming 2^40 hidden units) must not pass
+// to fit, sample or export: every reader checks one against the other.
+func TestArchContradictingLayoutIsRefusedOnRead(t *testing.T) {
+	for name, a := range map[string]arch.Spec{"hidden 2^40": arch.MLP([]int{4}, 2, 1<<40), "3 classes": arch.MLP([]int{4}, 3, 3), "cnn": arch.CNN([]int{1, 8, 8}, 2, []int{2}, 3)} {
+		path := tempPath(t, "zoo.safetensors")
+		z := testZoo(2, 2)
+		z.Meta.Arch = a
+		if err := WriteZoo(path, z); err != nil {
+			t.Fatal(err)
+		}
+		for what, read := range map[string]func() error{
+			"ReadZoo":  func() error { _, err := ReadZoo(path); return err },
+			"ReadMeta": func() error { _, err := ReadMeta(path); return err },
+		} {
+			if err := read(); err == nil || !strings.Contains(err.Error(), "contradictory metadata") {
+				t.Errorf("%s, %s: got %v", name, what, err)
+			}
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"sort"
 	"strings"
 
@@ -38,7 +39,19 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
+func run(args []string, stdout, stderr io.Writer) (code int) {
+	// A panic (GoMLX reports many errors that way) becomes one line; NMFLOW_DEBUG=1 shows where.
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(stderr, "nmflow: %s\n", panicMessage(r))
+			if os.Getenv("NMFLOW_DEBUG") != "" {
+				fmt.Fprintf(stderr, "%s", debug.Stack())
+			} else {
+				fmt.Fprintf(stderr, "(an unexpected failure: rerun with NMFLOW_DEBUG=1 for the stack trace, and report it if the message does not say what to do)\n")
+			}
+			code = 1
+		}
+	}()
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stderr)
 		if len(args) == 0 {
@@ -62,6 +75,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// panicMessage is the first line of a recovered panic value.
+func panicMessage(r any) string {
+	msg := fmt.Sprint(r)
+	if err, ok := r.(error); ok {
+		msg = err.Error()
+	}
+	first, _, _ := strings.Cut(msg, "\n")
+	return first
 }
 
 func usage(w io.Writer) {
@@ -96,6 +119,9 @@ func parse(fs *flag.FlagSet, args []string, allowed int) error {
 		}
 		return errUsage
 	}
+	if err := checkFiniteFlags(fs); err != nil {
+		return err
+	}
 	if fs.NArg() > allowed {
 		return fmt.Errorf("unexpected arguments %q (flags go before positional arguments; see --help)", strings.Join(fs.Args()[allowed:], " "))
 	}
@@ -114,7 +140,10 @@ func runVersion(args []string, stdout, stderr io.Writer) error {
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
-	info := backend.Current()
+	_, info, err := backend.Default()
+	if err != nil {
+		return err
+	}
 	v := map[string]string{"nmflow": nmflow.Version, "gomlx": nmflow.GoMLXVersion, "backend": info.Name, "backend_config": info.Config}
 	if *asJSON {
 		return printJSON(stdout, v)
