@@ -18,6 +18,7 @@ import (
 	"github.com/nmflow/nmflow/nmflow/flow"
 	"github.com/nmflow/nmflow/nmflow/traj"
 	"github.com/nmflow/nmflow/nmflow/zoo"
+	"github.com/nmflow/nmflow/nmflow/internal/outpath"
 )
 
 func init() {
@@ -92,6 +93,18 @@ func runDetect(args []string, stdout, stderr io.Writer) error {
 	sizes, err := parseSizes(*qSizes)
 	if err != nil {
 		return err
+	}
+	// detect.Config reads 0 as "use the default": refuse it here rather than substitute silently.
+	if err := positive(fs, "ensemble", "steps", "batch", "models", "lr", "alpha", "meta-runs", "meta-steps", "meta-width", "ft-updates", "ft-batch", "ft-steps", "ft-lr"); err != nil {
+		return err
+	}
+	if *outPath != "" { // before every trial runs, not after
+		if err := checkOutput("--out", *outPath, false, outpath.In("--zoo", *zooPath), outpath.In("--meta", *metaDir)); err != nil {
+			return err
+		}
+		if err := checkReplace("--out", *outPath, "", false, nil); err != nil {
+			return err
+		}
 	}
 	switch {
 	case *trials < 2:

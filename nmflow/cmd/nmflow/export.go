@@ -9,6 +9,7 @@ import (
 
 	"github.com/nmflow/nmflow/nmflow/interop"
 	"github.com/nmflow/nmflow/nmflow/traj"
+	"github.com/nmflow/nmflow/nmflow/internal/outpath"
 )
 
 func init() {
@@ -23,6 +24,7 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	index := fs.Int("index", -1, "export only net I (a plain state dict); -1: all nets, stacked on a leading axis ([N, ...], or [R, K+1, ...] for a zoo)")
 	keys := fs.String("keys", interop.NamesLayout, "key names: layout (fc1.weight: nn.Sequential of named modules) or sequential (1.weight: plain nn.Sequential); see docs/interop.md")
 	asJSON := fs.Bool("json", false, "print a JSON summary on stdout")
+	force := fs.Bool("force", false, "replace an existing --out that is an nmflow zoo or generated-weights file")
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -36,7 +38,10 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	case *index < -1:
 		return fmt.Errorf("--index must be ≥ 0, or -1 for all nets; got %d", *index)
 	}
-	if err := checkWritable(*out); err != nil {
+	if err := checkOutput("--out", *out, false, outpath.In("--generated", *gen)); err != nil {
+		return err
+	}
+	if err := checkReplace("--out", *out, "", *force, nil); err != nil {
 		return err
 	}
 	w, lead, meta, err := readNets(*gen)

@@ -20,6 +20,8 @@ import (
 	"github.com/nmflow/nmflow/nmflow/feed"
 	"github.com/nmflow/nmflow/nmflow/flow"
 	"github.com/nmflow/nmflow/nmflow/vae"
+	"github.com/nmflow/nmflow/nmflow/internal/outpath"
+	"github.com/nmflow/nmflow/nmflow/internal/ckptcheck"
 )
 
 func init() {
@@ -59,8 +61,6 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 	switch {
 	case *out == "":
 		return fmt.Errorf("--out must name the output folder")
-	case filepath.Clean(*out) == filepath.Clean(*modelDir):
-		return fmt.Errorf("--out %s is the base model's folder; choose another one", *out)
 	case *reward != "ce":
 		return fmt.Errorf("unknown --reward %q (want ce; other rewards are available from Go through adjoint.Reward)", *reward)
 	case *split != "train" && *split != "test":
@@ -89,6 +89,12 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("unknown --weight %q (want %s or %s)", *weight, adjoint.WeightOutput, adjoint.WeightAdjoint)
 	case *every < 1:
 		return fmt.Errorf("--checkpoint-every must be ≥ 1, got %d", *every)
+	}
+	if err := checkOutput("--out", *out, true, outpath.In("--model", *modelDir)); err != nil {
+		return err
+	}
+	if err := ckptcheck.Tree(*modelDir); err != nil {
+		return err
 	}
 	cfg := adjoint.Config{Lambda: *lambda, Steps: *steps, Times: *times, Batch: *batch, Iters: *iters, LR: *lr,
 		Clip: *clip, LossQuantile: *quantile, LossEMA: *lossEMA, Weight: *weight, Seed: *seed}
@@ -147,6 +153,14 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 	}
 	if !adjoint.Exact(base) {
 		fmt.Fprintf(stderr, "nmflow finetune: note: the base model uses the %s source with %s coupling; the memoryless schedule is exact only for the gaussian source with independent coupling, so the result approximates p_base·exp(λr)\n", base.Config.Source, base.Config.Coupling)
+	}
+	lock, err := lockOutput(*out, true)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	if err := ckptcheck.Tree(*out); err != nil {
+		return err
 	}
 	if prev, _ := adjoint.ReadResult(*out); prev != nil && prev.Iters < prev.Config.Iters {
 		fmt.Fprintf(stderr, "nmflow finetune: resuming the run in %s at iteration %d of %d\n", *out, prev.Iters, prev.Config.Iters)

@@ -20,6 +20,8 @@ import (
 	"github.com/nmflow/nmflow/nmflow/flow"
 	"github.com/nmflow/nmflow/nmflow/traj"
 	"github.com/nmflow/nmflow/nmflow/vae"
+	"github.com/nmflow/nmflow/nmflow/internal/outpath"
+	"github.com/nmflow/nmflow/nmflow/internal/ckptcheck"
 )
 
 func runFit(args []string, stdout, stderr io.Writer) error {
@@ -104,6 +106,12 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("--clip 0 would select the default 1; use a negative value to disable clipping")
 	case *tau <= 0:
 		return fmt.Errorf("--jko-tau must be > 0, got %g", *tau)
+	case !(*ema > 0 && *ema < 1):
+		return fmt.Errorf("--ema must be in (0,1), got %g", *ema)
+	case *wd < 0 || *sigma < 0 || *sigmaMin < 0:
+		return fmt.Errorf("--weight-decay, --sigma and --sigma-min must be ≥ 0, got %g, %g and %g", *wd, *sigma, *sigmaMin)
+	case *timeDim < 0 || *timeDim%2 != 0 || *warmup < 0 || *inter < -1:
+		return fmt.Errorf("--time-dim must be even and ≥ 0 (0: default), --warmup ≥ 0 and --intermediates ≥ -1; got %d, %d and %d", *timeDim, *warmup, *inter)
 	case *norm != flow.NormLayer && *norm != flow.NormParam && *norm != flow.NormNone:
 		return fmt.Errorf("unknown --norm %q (want %s, %s or %s)", *norm, flow.NormLayer, flow.NormParam, flow.NormNone)
 	}
@@ -117,6 +125,9 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 	if cfg, err = cfg.Defaults(); err != nil { // fail on bad flags before loading the zoo
 		return err
 	}
+	if err := checkOutput("--out", *out, true, outpath.In("--zoo", *zooPath)); err != nil {
+		return err
+	}
 	var z *traj.Zoo
 	var tasks []flow.CondTask
 	if cfg.Cond != nil {
@@ -127,6 +138,20 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	} else if z, err = traj.ReadZoo(*zooPath); err != nil {
+		return err
+	}
+	if *latent.kind == "" {
+		if err := checkFitMemory(z, cfg.Net.Width, cfg.Net.Depth, cfg.BatchSize); err != nil {
+			return err
+		}
+	}
+	// The lock keeps a second fit from resuming (and moving aside) this one's checkpoints.
+	lock, err := lockOutput(*out, true)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	if err := ckptcheck.Tree(*out); err != nil {
 		return err
 	}
 	prev, prevErr := readModelJSON(*out)

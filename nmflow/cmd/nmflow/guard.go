@@ -44,7 +44,7 @@ func checkReplace(flagName, out, kind string, force bool, differs func(traj.Meta
 	meta, err := traj.ReadMeta(out)
 	switch {
 	case err != nil && kind != "":
-		return refuse("a file that is not an nmflow " + kindName(kind))
+		return refuse("a file that is not " + kindName(kind) + " from nmflow")
 	case err != nil:
 		return nil
 	case meta.Kind != kind:
@@ -59,9 +59,9 @@ func checkReplace(flagName, out, kind string, force bool, differs func(traj.Meta
 
 func kindName(kind string) string {
 	if kind == traj.KindGenerated {
-		return "file of generated weights"
+		return "a file of generated weights"
 	}
-	return kind
+	return "a " + kind
 }
 
 // lockOutput takes the output's lock for the job's lifetime (see outpath.Acquire).

@@ -15,6 +15,7 @@ import (
 	"github.com/nmflow/nmflow/nmflow/task"
 	"github.com/nmflow/nmflow/nmflow/traj"
 	"github.com/nmflow/nmflow/nmflow/vae"
+	"github.com/nmflow/nmflow/nmflow/internal/ckptcheck"
 )
 
 // latentOpts are fit's --latent flags: with --latent vae, a weight VAE is trained first (into
@@ -194,6 +195,9 @@ type generator interface {
 // loadGenerator loads the meta-model in dir, a latent one (with a vae/ subfolder) included; it
 // returns the flow and the base nets generated.
 func loadGenerator(dir string) (generator, *flow.Model, flow.BaseInfo, error) {
+	if err := ckptcheck.Tree(dir); err != nil { // GoMLX would allocate what a damaged file claims
+		return nil, nil, flow.BaseInfo{}, err
+	}
 	if vae.IsLatent(dir) {
 		lf, err := vae.LoadLatent(dir, nil)
 		if err != nil {

@@ -100,3 +100,25 @@ func File(jsonPath string, binSize int64) error {
 	}
 	return nil
 }
+
+// Tree runs Dir on root and every folder below it (a meta-model keeps ckpt/, a latent one also
+// vae/ckpt/), except folders named corrupt, where damaged checkpoints are set aside and never
+// loaded again; a missing root is not an error.
+func Tree(root string) error {
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && d.Name() == "corrupt" && path != root {
+			return filepath.SkipDir
+		}
+		if d.IsDir() {
+			return Dir(path)
+		}
+		return nil
+	})
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
+}

@@ -54,3 +54,20 @@ func TestSoundCheckpointPasses(t *testing.T) {
 		t.Errorf("a missing folder: %v", err)
 	}
 }
+
+func TestTreeFindsNestedDamageButSkipsSetAside(t *testing.T) {
+	root := t.TempDir()
+	vae := filepath.Join(root, "vae", "ckpt")
+	aside := filepath.Join(root, "ckpt", "corrupt")
+	os.MkdirAll(vae, 0o755)
+	os.MkdirAll(aside, 0o755)
+	huge := variable{ParameterName: "w", Dimensions: []int{1 << 31, 1 << 31}, DType: dtypes.Float32, Length: 16}
+	writeCheckpoint(t, aside, 16, "gzip", huge)
+	if err := Tree(root); err != nil {
+		t.Errorf("a checkpoint set aside in corrupt/ was checked: %v", err)
+	}
+	writeCheckpoint(t, vae, 16, "gzip", huge)
+	if err := Tree(root); err == nil || !strings.Contains(err.Error(), vae) {
+		t.Errorf("damage in vae/ckpt: %v", err)
+	}
+}

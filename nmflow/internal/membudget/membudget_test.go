@@ -12,7 +12,7 @@ func TestAbsurdSizeIsRefusedNotAllocated(t *testing.T) {
 		t.Fatalf("Total: %g %q %v", total, src, err)
 	}
 	err = Check("a zoo of 1000000000 runs", Floats(1_000_000_000, 25_450, 11), "--runs")
-	if err == nil || !strings.Contains(err.Error(), "needs ~") || !strings.Contains(err.Error(), "this machine has") || !strings.Contains(err.Error(), "lower --runs") {
+	if err == nil || !strings.Contains(err.Error(), "needs more than 1,000,000 GiB") || !strings.Contains(err.Error(), "this machine has") || !strings.Contains(err.Error(), "lower --runs") {
 		t.Errorf("got %v", err)
 	}
 	if err := Check("a small zoo", Floats(16, 25_450, 11), "--runs"); err != nil {
