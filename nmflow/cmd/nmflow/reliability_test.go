@@ -144,8 +144,8 @@ func TestAbsurdSizesAreRefusedBeforeAllocating(t *testing.T) {
 	refused(t, "a zoo of 1000000000 runs", nil, "zoo", "--runs", "1000000000", "--hidden", "4", "--train-size", "1000", "--out", filepath.Join(d, "a"))
 	refused(t, "this machine has", nil, "zoo", "--runs", "2", "--hidden", "1000000", "--train-size", "1000", "--out", filepath.Join(d, "a"))
 	refused(t, "a velocity net of width 1000000", nil, "fit", "--zoo", z, "--width", "1000000", "--out", filepath.Join(d, "m"))
-	t.Setenv(membudget.EnvOverride, "0.001")
 	dir := pipeline(t)
+	t.Setenv(membudget.EnvOverride, "0.001")
 	refused(t, "sampling 1000000 nets", nil, "sample", "--model", filepath.Join(dir, "model"), "--n", "1000000", "--out", filepath.Join(d, "g"))
 }
 

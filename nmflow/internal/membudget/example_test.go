@@ -14,5 +14,5 @@ func ExampleCheck() {
 	err := membudget.Check("a zoo of 1000000000 runs", membudget.Floats(1_000_000_000, 25_450), "--runs")
 	fmt.Println(err)
 	// Output:
-	// a zoo of 1000000000 runs needs ~94808.6 GiB of memory, this machine has 16.0 GiB (NMFLOW_MEMORY_GIB): lower --runs, or set NMFLOW_MEMORY_GIB=<GiB> to override this check
+	// a zoo of 1000000000 runs needs ~94808.6 GiB of memory, this machine has 16 GiB (NMFLOW_MEMORY_GIB): lower --runs, or set NMFLOW_MEMORY_GIB=<GiB> to override this check
 }

@@ -50,7 +50,7 @@ func Check(what string, need float64, lower string) error {
 		return err
 	}
 	if !(need <= total) { // NaN (an overflowing estimate) is refused too
-		return fmt.Errorf("%s needs %s of memory, this machine has %.1f GiB (%s): lower %s, or set %s=<GiB> to override this check",
+		return fmt.Errorf("%s needs %s of memory, this machine has %.3g GiB (%s): lower %s, or set %s=<GiB> to override this check",
 			what, human(need), total/gib, src, lower, EnvOverride)
 	}
 	return nil
@@ -59,6 +59,9 @@ func Check(what string, need float64, lower string) error {
 func human(b float64) string {
 	if math.IsInf(b, 0) || math.IsNaN(b) || b > 1e6*gib {
 		return "more than 1,000,000 GiB"
+	}
+	if b < gib/10 {
+		return fmt.Sprintf("~%.1f MiB", b/(1<<20))
 	}
 	return fmt.Sprintf("~%.1f GiB", b/gib)
 }

@@ -22,7 +22,7 @@ func TestAbsurdSizeIsRefusedNotAllocated(t *testing.T) {
 
 func TestMemoryOverrideIsHonoured(t *testing.T) {
 	t.Setenv(EnvOverride, "1")
-	if err := Check("x", 2*gib, "--n"); err == nil || !strings.Contains(err.Error(), "has 1.0 GiB ("+EnvOverride+")") {
+	if err := Check("x", 2*gib, "--n"); err == nil || !strings.Contains(err.Error(), "has 1 GiB ("+EnvOverride+")") {
 		t.Errorf("override 1 GiB: %v", err)
 	}
 	t.Setenv(EnvOverride, "inf")
