@@ -16,9 +16,9 @@ import (
 	"github.com/nmflow/nmflow/nmflow/data/shift"
 	"github.com/nmflow/nmflow/nmflow/detect"
 	"github.com/nmflow/nmflow/nmflow/flow"
+	"github.com/nmflow/nmflow/nmflow/internal/outpath"
 	"github.com/nmflow/nmflow/nmflow/traj"
 	"github.com/nmflow/nmflow/nmflow/zoo"
-	"github.com/nmflow/nmflow/nmflow/internal/outpath"
 )
 
 func init() {

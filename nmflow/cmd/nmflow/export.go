@@ -7,9 +7,9 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/nmflow/nmflow/nmflow/internal/outpath"
 	"github.com/nmflow/nmflow/nmflow/interop"
 	"github.com/nmflow/nmflow/nmflow/traj"
-	"github.com/nmflow/nmflow/nmflow/internal/outpath"
 )
 
 func init() {

@@ -19,9 +19,9 @@ import (
 	"github.com/nmflow/nmflow/nmflow/data"
 	"github.com/nmflow/nmflow/nmflow/feed"
 	"github.com/nmflow/nmflow/nmflow/flow"
-	"github.com/nmflow/nmflow/nmflow/vae"
-	"github.com/nmflow/nmflow/nmflow/internal/outpath"
 	"github.com/nmflow/nmflow/nmflow/internal/ckptcheck"
+	"github.com/nmflow/nmflow/nmflow/internal/outpath"
+	"github.com/nmflow/nmflow/nmflow/vae"
 )
 
 func init() {
@@ -174,6 +174,12 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	ck := filepath.Join(*out, "finetune-ckpt") // adjoint's checkpoint folder
+	ckBefore := ckptcheck.List(ck)
+	said := 0
+	if prev, _ := adjoint.ReadResult(*out); prev != nil {
+		said = prev.Iters
+	}
 	start := time.Now()
 	opt := adjoint.Options{Dir: *out, CheckpointEvery: *every, Progress: stderr, LRCut: *lrCut, MaxLRCuts: *maxCuts}
 	var res *adjoint.Result
@@ -182,6 +188,7 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 	} else {
 		res, err = adjoint.FineTune(ctx, base, r, cfg, opt)
 	}
+	noteSetAside(stderr, "finetune", ck, ckBefore, said)
 	if errors.Is(err, adjoint.ErrStopped) {
 		saved := "no checkpoint was saved yet"
 		if p, _ := adjoint.ReadResult(*out); p != nil {

@@ -18,10 +18,10 @@ import (
 	"github.com/gomlx/gomlx/ml/model/checkpoint"
 
 	"github.com/nmflow/nmflow/nmflow/flow"
+	"github.com/nmflow/nmflow/nmflow/internal/ckptcheck"
+	"github.com/nmflow/nmflow/nmflow/internal/outpath"
 	"github.com/nmflow/nmflow/nmflow/traj"
 	"github.com/nmflow/nmflow/nmflow/vae"
-	"github.com/nmflow/nmflow/nmflow/internal/outpath"
-	"github.com/nmflow/nmflow/nmflow/internal/ckptcheck"
 )
 
 func runFit(args []string, stdout, stderr io.Writer) error {
@@ -178,6 +178,7 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	ck, ckBefore := filepath.Join(*out, "ckpt"), ckptcheck.List(filepath.Join(*out, "ckpt"))
 	start := time.Now()
 	fopt := flow.Options{Dir: *out, CheckpointEvery: *every, Progress: stderr, LRCut: *lrCut, MaxLRCuts: *maxCuts}
 	var m *flow.Model
@@ -195,6 +196,9 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 		m, err = flow.FitConditional(ctx, tasks, cfg, fopt)
 	} else {
 		m, err = flow.Fit(ctx, z, cfg, fopt)
+	}
+	if prev != nil {
+		before = noteSetAside(stderr, "fit", ck, ckBefore, before)
 	}
 	if errors.Is(err, flow.ErrStopped) {
 		saved := "no checkpoint was saved yet"

@@ -4,9 +4,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math"
 	"os"
+	"path/filepath"
+	"strings"
 
+	"github.com/nmflow/nmflow/nmflow/internal/ckptcheck"
 	"github.com/nmflow/nmflow/nmflow/internal/outpath"
 	"github.com/nmflow/nmflow/nmflow/traj"
 )
@@ -104,4 +108,22 @@ func positive(fs *flag.FlagSet, names ...string) error {
 		}
 	}
 	return nil
+}
+
+// noteSetAside tells the user when a resume found the newest checkpoint(s) of ck unreadable (a
+// save cut short) and moved them aside, which the library does without a word: it returns the
+// step (or iteration) the run really resumed from, or said when nothing was moved.
+func noteSetAside(stderr io.Writer, cmd, ck string, before []ckptcheck.Checkpoint, said int) int {
+	moved, at := ckptcheck.SetAside(ck, before)
+	if len(moved) == 0 {
+		return said
+	}
+	names := make([]string, len(moved))
+	for i, c := range moved {
+		names[i] = c.Name
+	}
+	resumed := max(int(at), 0)
+	fmt.Fprintf(stderr, "nmflow %s: note: checkpoint %s in %s could not be read (its save was cut short?) and was moved aside into %s; the run resumed from step %d, not %d\n",
+		cmd, strings.Join(names, ", "), ck, filepath.Join(ck, "corrupt"), resumed, said)
+	return resumed
 }

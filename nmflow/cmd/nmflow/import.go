@@ -8,9 +8,9 @@ import (
 	"strings"
 
 	"github.com/nmflow/nmflow/nmflow/arch"
+	"github.com/nmflow/nmflow/nmflow/internal/outpath"
 	"github.com/nmflow/nmflow/nmflow/interop"
 	"github.com/nmflow/nmflow/nmflow/traj"
-	"github.com/nmflow/nmflow/nmflow/internal/outpath"
 )
 
 func init() {

@@ -14,9 +14,9 @@ import (
 	"github.com/nmflow/nmflow/nmflow/arch"
 	"github.com/nmflow/nmflow/nmflow/data"
 	"github.com/nmflow/nmflow/nmflow/downstream"
+	"github.com/nmflow/nmflow/nmflow/internal/outpath"
 	"github.com/nmflow/nmflow/nmflow/traj"
 	"github.com/nmflow/nmflow/nmflow/zoo"
-	"github.com/nmflow/nmflow/nmflow/internal/outpath"
 )
 
 func init() {

@@ -12,10 +12,10 @@ import (
 
 	"github.com/nmflow/nmflow/nmflow/data"
 	"github.com/nmflow/nmflow/nmflow/flow"
+	"github.com/nmflow/nmflow/nmflow/internal/ckptcheck"
 	"github.com/nmflow/nmflow/nmflow/task"
 	"github.com/nmflow/nmflow/nmflow/traj"
 	"github.com/nmflow/nmflow/nmflow/vae"
-	"github.com/nmflow/nmflow/nmflow/internal/ckptcheck"
 )
 
 // latentOpts are fit's --latent flags: with --latent vae, a weight VAE is trained first (into

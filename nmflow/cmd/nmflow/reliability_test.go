@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/nmflow/nmflow/nmflow/arch"
+	"github.com/nmflow/nmflow/nmflow/flow"
 	"github.com/nmflow/nmflow/nmflow/internal/membudget"
 	"github.com/nmflow/nmflow/nmflow/internal/outpath"
 	"github.com/nmflow/nmflow/nmflow/traj"
@@ -235,5 +237,37 @@ func TestBadBackendNameGivesNoStackTrace(t *testing.T) {
 	if err == nil || strings.Contains(string(out), "goroutine ") || !strings.Contains(string(out), `GOMLX_BACKEND="foo" failed`) ||
 		!strings.Contains(string(out), "set GOMLX_BACKEND=go") {
 		t.Errorf("GOMLX_BACKEND=foo nmflow version: %v\n%s", err, out)
+	}
+}
+
+// A resume whose newest checkpoint was cut short by a kill says so, and names the step it really
+// resumed from (the library sets the checkpoint aside silently).
+func TestCorruptNewestCheckpointIsReportedWithTheRealResumeStep(t *testing.T) {
+	dir := pipeline(t)
+	zooPath := filepath.Join(dir, "zoo.safetensors")
+	z, err := traj.ReadZoo(zooPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "model")
+	cfg := flow.Config{Method: "cfm", Source: flow.SourceKaiming, Norm: flow.NormLayer, Net: flow.NetConfig{Width: 32, Depth: 1, TimeDim: 64},
+		Target: -1, Steps: 30, BatchSize: 16, LR: 1e-3, WeightDecay: 0.01, Clip: 1, EMA: 0.999}
+	if _, err = flow.Fit(context.Background(), z, cfg, flow.Options{Dir: out, CheckpointEvery: 10, StopAfter: 20}); err == nil {
+		t.Fatal("StopAfter did not stop the fit")
+	}
+	bins, _ := filepath.Glob(filepath.Join(out, "ckpt", "checkpoint-*-step-00000020.bin"))
+	if len(bins) != 1 {
+		t.Fatalf("checkpoint of step 20: %v", bins)
+	}
+	if err := os.Truncate(bins[0], 10); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, errs := runCLI(t, append(withZoo(fitArgs, zooPath), "--out", out)...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if !strings.Contains(errs, "could not be read") || !strings.Contains(errs, "moved aside into "+filepath.Join(out, "ckpt", "corrupt")) ||
+		!strings.Contains(errs, "resumed from step 10, not 20") || !strings.Contains(stdout, "resumed at step 10") {
+		t.Errorf("resume output: %q / %q", stdout, errs)
 	}
 }

@@ -6,9 +6,9 @@ import (
 	"io"
 
 	"github.com/nmflow/nmflow/nmflow/data"
+	"github.com/nmflow/nmflow/nmflow/internal/outpath"
 	"github.com/nmflow/nmflow/nmflow/traj"
 	"github.com/nmflow/nmflow/nmflow/zoo"
-	"github.com/nmflow/nmflow/nmflow/internal/outpath"
 )
 
 // trainZoo trains the whole zoo, or only shard "i/N" of its runs when shard is set.

@@ -8,14 +8,13 @@ import (
 	"math/bits"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/gomlx/compute/dtypes"
-)
 
-// maxGzipRatio bounds how much gzip (GoMLX's default checkpoint compression) can expand data:
-// deflate's limit is about 1032:1.
-const maxGzipRatio = 1100
+	"github.com/nmflow/nmflow/nmflow/internal/membudget"
+)
 
 // variable is the part of GoMLX's serialized variable record that sizes an allocation.
 type variable struct {
@@ -34,40 +33,38 @@ func Dir(dir string) error {
 	}
 	for _, js := range files {
 		bin := strings.TrimSuffix(js, ".json") + ".bin"
-		st, err := os.Stat(bin)
-		if errors.Is(err, os.ErrNotExist) {
+		if _, err := os.Stat(bin); errors.Is(err, os.ErrNotExist) {
 			continue // not a checkpoint's metadata
 		}
-		if err != nil {
-			return err
-		}
-		if err := File(js, st.Size()); err != nil {
+		if err := File(js); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// File checks one checkpoint .json whose data file holds binSize bytes.
-func File(jsonPath string, binSize int64) error {
+// File checks one checkpoint .json. Only claims that are impossible in themselves are refused
+// (a shape disagreeing with its byte length, sizes that overflow or exceed the memory budget):
+// a checkpoint merely cut short by a kill during its save is left to the loader, which sets it
+// aside and resumes from the previous one.
+func File(jsonPath string) error {
 	b, err := os.ReadFile(jsonPath)
 	if err != nil {
 		return err
 	}
 	var doc struct {
 		Variables []variable
-		BinFormat string
 	}
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("checkpoint %s is damaged: "+format+"; move that checkpoint (its .json and .bin) aside, or restore the folder from a copy",
 			append([]any{jsonPath}, a...)...)
 	}
 	if err := json.Unmarshal(b, &doc); err != nil {
-		return bad("%v", err)
+		return nil // unreadable, not hostile: the loader sets such a checkpoint aside and resumes from the one before
 	}
-	limit := float64(binSize)
-	if doc.BinFormat != "uncompressed" {
-		limit *= maxGzipRatio
+	limit, _, err := membudget.Total()
+	if err != nil {
+		return err
 	}
 	total := 0.0
 	for _, v := range doc.Variables {
@@ -96,7 +93,7 @@ func File(jsonPath string, binSize int64) error {
 		total += float64(size)
 	}
 	if total > limit {
-		return bad("its variables claim %.0f bytes, more than its %d-byte data file can hold", total, binSize)
+		return bad("its variables claim %.0f GiB, more than this machine's memory", total/(1<<30))
 	}
 	return nil
 }
@@ -121,4 +118,48 @@ func Tree(root string) error {
 		return nil
 	}
 	return err
+}
+
+// Checkpoint is one GoMLX checkpoint of a folder: its base name and the training step that
+// GoMLX writes into it ("…-step-00000020"; -1 when the name has none).
+type Checkpoint struct {
+	Name string
+	Step int64
+}
+
+// List returns the checkpoints (checkpoint-*.json) of the folder ck, in name order (oldest
+// first); a missing folder has none.
+func List(ck string) []Checkpoint {
+	files, _ := filepath.Glob(filepath.Join(ck, "checkpoint-*.json"))
+	out := make([]Checkpoint, 0, len(files))
+	for _, f := range files {
+		name := strings.TrimSuffix(filepath.Base(f), ".json")
+		step := int64(-1)
+		if i := strings.LastIndex(name, "-step-"); i >= 0 {
+			if n, err := strconv.ParseInt(name[i+len("-step-"):], 10, 64); err == nil {
+				step = n
+			}
+		}
+		out = append(out, Checkpoint{name, step})
+	}
+	return out
+}
+
+// SetAside compares the checkpoints of ck listed before a resume with those now in its corrupt/
+// folder: it returns the ones the resume moved aside (unreadable) and the step of the newest one
+// that remained, which is where the resume started (-1 if none remained).
+func SetAside(ck string, before []Checkpoint) (moved []Checkpoint, resumedAt int64) {
+	aside := map[string]bool{}
+	for _, c := range List(filepath.Join(ck, "corrupt")) {
+		aside[c.Name] = true
+	}
+	resumedAt = -1
+	for _, c := range before {
+		if aside[c.Name] {
+			moved = append(moved, c)
+		} else {
+			resumedAt = max(resumedAt, c.Step)
+		}
+	}
+	return moved, resumedAt
 }

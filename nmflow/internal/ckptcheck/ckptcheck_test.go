@@ -27,10 +27,16 @@ func TestHugeClaimedDimensionsAreRefusedNotAllocated(t *testing.T) {
 	if err := Dir(dir); err == nil || !strings.Contains(err.Error(), "too large to be real") {
 		t.Errorf("dims 2^31 x 2^31: %v", err)
 	}
-	// Consistent with its length, but far more than the data file can hold.
-	writeCheckpoint(t, dir, 100, "uncompressed", variable{ParameterName: "w", Dimensions: []int{1 << 20, 64}, DType: dtypes.Float32, Length: 1 << 28})
-	if err := Dir(dir); err == nil || !strings.Contains(err.Error(), "more than its 100-byte data file") {
-		t.Errorf("claims beyond the data file: %v", err)
+	// Consistent with its length, but more than the machine's memory.
+	t.Setenv("NMFLOW_MEMORY_GIB", "1")
+	writeCheckpoint(t, dir, 100, "uncompressed", variable{ParameterName: "w", Dimensions: []int{1 << 20, 512}, DType: dtypes.Float32, Length: 1 << 31})
+	if err := Dir(dir); err == nil || !strings.Contains(err.Error(), "claim 2 GiB, more than this machine's memory") {
+		t.Errorf("claims beyond memory: %v", err)
+	}
+	// A .json cut short by a kill is left to the loader, which sets it aside.
+	os.WriteFile(filepath.Join(dir, "checkpoint-n0000001.json"), []byte(`{"Variables": [{"Param`), 0o644)
+	if err := Dir(dir); err != nil {
+		t.Errorf("a truncated checkpoint: %v", err)
 	}
 	writeCheckpoint(t, dir, 100, "gzip", variable{ParameterName: "w", Dimensions: []int{3, 4}, DType: dtypes.Float32, Length: 40})
 	if err := Dir(dir); err == nil || !strings.Contains(err.Error(), "48 bytes) but 40 bytes") {
@@ -69,5 +75,24 @@ func TestTreeFindsNestedDamageButSkipsSetAside(t *testing.T) {
 	writeCheckpoint(t, vae, 16, "gzip", huge)
 	if err := Tree(root); err == nil || !strings.Contains(err.Error(), vae) {
 		t.Errorf("damage in vae/ckpt: %v", err)
+	}
+}
+
+func TestSetAsideNamesTheStepAResumeReallyStartedFrom(t *testing.T) {
+	ck := t.TempDir()
+	for _, n := range []string{"checkpoint-n0000001-20261207-131512-step-00000020", "checkpoint-n0000002-20261207-131512-step-00000030"} {
+		os.WriteFile(filepath.Join(ck, n+".json"), []byte("{}"), 0o644)
+	}
+	before := List(ck)
+	if len(before) != 2 || before[0].Step != 20 || before[1].Step != 30 {
+		t.Fatalf("List: %+v", before)
+	}
+	if moved, at := SetAside(ck, before); len(moved) != 0 || at != 30 {
+		t.Errorf("nothing moved: %v, %d", moved, at)
+	}
+	os.Mkdir(filepath.Join(ck, "corrupt"), 0o755)
+	os.Rename(filepath.Join(ck, before[1].Name+".json"), filepath.Join(ck, "corrupt", before[1].Name+".json"))
+	if moved, at := SetAside(ck, before); len(moved) != 1 || moved[0].Step != 30 || at != 20 {
+		t.Errorf("newest moved aside: %v, %d", moved, at)
 	}
 }
