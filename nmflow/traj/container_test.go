@@ -2,13 +2,13 @@ package traj
 
 import (
 	"math"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nmflow/nmflow/nmflow"
-
 	"github.com/nmflow/nmflow/nmflow/arch"
 )
 
@@ -397,5 +397,33 @@ func TestArchContradictingLayoutIsRefusedOnRead(t *testing.T) {
 				t.Errorf("%s, %s: got %v", name, what, err)
 			}
 		}
+	}
+}
+
+// A flipped bit that leaves every value finite would otherwise change results silently.
+func TestFlippedByteIsCaughtOnRead(t *testing.T) {
+	zpath, gpath := tempPath(t, "zoo.safetensors"), tempPath(t, "gen.safetensors")
+	if err := WriteZoo(zpath, testZoo(2, 3)); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteGenerated(gpath, testGenerated(3)); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{zpath, gpath} {
+		if _, _, _, _, err := ReadWeights(path); err != nil {
+			t.Fatalf("intact %s: %v", path, err)
+		}
+		b, _ := os.ReadFile(path)
+		b[len(b)-8] ^= 1 // the lowest mantissa bit of a value near the end: still finite
+		os.WriteFile(path, b, 0o644)
+		if _, _, _, _, err := ReadWeights(path); err == nil || !strings.Contains(err.Error(), "is corrupt") {
+			t.Errorf("%s with a flipped bit: %v", path, err)
+		}
+	}
+	if _, err := ReadZoo(zpath); err == nil || !strings.Contains(err.Error(), "is corrupt") {
+		t.Errorf("ReadZoo: %v", err)
+	}
+	if _, err := ReadGenerated(gpath); err == nil || !strings.Contains(err.Error(), "is corrupt") {
+		t.Errorf("ReadGenerated: %v", err)
 	}
 }

@@ -1,8 +1,6 @@
 package zoo
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,17 +22,6 @@ const stateFormat = "nmflow.zoo-state"
 
 // stateOrder is the tensors' order in the file, which the checksum follows.
 var stateOrder = []string{"params", "opt1", "opt2", "saved", "train_loss", "test_loss", "test_acc"}
-
-// stateChecksum is the SHA-256 of the named tensors' shapes and bytes, in order.
-func stateChecksum(ts map[string]traj.Tensor, order []string) string {
-	h := sha256.New()
-	for _, name := range order {
-		t := ts[name]
-		fmt.Fprintf(h, "%s %s %v\n", name, t.DType, t.Shape)
-		h.Write(t.Data)
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
 
 func (t *trainer) saveState(path string, elapsed time.Duration) error {
 	r, p, k1 := t.cfg.Runs, t.net.Layout().Size(), len(t.saved)
@@ -68,7 +55,7 @@ func (t *trainer) saveState(path string, elapsed time.Duration) error {
 		"lr_scale": strconv.FormatFloat(t.lrScale, 'g', -1, 64),
 		"lr_cuts":  strings.Join(t.cuts, "\n"),
 		// A flipped bit in the state would resume silently into a different zoo.
-		"sha256": stateChecksum(ts, order),
+		"sha256": traj.Checksum(ts),
 	}
 	if err := traj.WriteSafetensors(path, ts, order, meta); err != nil {
 		return fmt.Errorf("zoo: saving resume state: %w", err)
@@ -88,7 +75,7 @@ func (t *trainer) resume(path string) error {
 	if meta["format"] != stateFormat {
 		return fmt.Errorf("zoo: %s is not a zoo resume state (format %q); pass another --state path", path, meta["format"])
 	}
-	if sum, ok := meta["sha256"]; ok && sum != stateChecksum(ts, stateOrder) { // absent in states written before checksums
+	if sum, ok := meta["sha256"]; ok && sum != traj.Checksum(ts) { // absent in states written before checksums
 		return fmt.Errorf("zoo: resume state %s is corrupt (its data does not match the checksum it was saved with); delete it to start over, or restore it from a copy", path)
 	}
 	want, _ := json.Marshal(t.cfg)
