@@ -97,7 +97,7 @@ func usage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-8s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprintf(w, "\nRun 'nmflow <command> --help' for its flags. Environment: NMFLOW_DATA, NMFLOW_CACHE, GOMLX_BACKEND.\n")
+	fmt.Fprintf(w, "\nRun 'nmflow <command> --help' for its flags. Environment: NMFLOW_DATA, NMFLOW_CACHE, GOMLX_BACKEND, NMFLOW_MEMORY_GIB (memory budget of the size checks), NMFLOW_DEBUG=1 (stack traces).\n")
 }
 
 // newFlags makes a FlagSet whose errors and help go to stderr, with a usage line.
