@@ -6,8 +6,8 @@ import (
 	"fmt"
 
 	"github.com/nmflow/nmflow/nmflow/arch"
-	"github.com/nmflow/nmflow/nmflow/data"
 	"github.com/nmflow/nmflow/nmflow/internal/membudget"
+	"github.com/nmflow/nmflow/nmflow/internal/outpath"
 	"github.com/nmflow/nmflow/nmflow/traj"
 	"github.com/nmflow/nmflow/nmflow/zoo"
 )
@@ -65,16 +65,22 @@ func zooConfigDiffers(cfg zoo.Config, shard string) func(traj.Meta) string {
 	}
 }
 
-// checkZooMemory refuses a zoo that cannot fit: per run the live parameters, optimizer buffers,
-// gradients and step temporaries (≈ 8 copies of P) and the K+1 checkpoints kept, plus a
-// minibatch's activations through every layer.
-func checkZooMemory(cfg zoo.Config, ds *data.Dataset) error {
+// checkZooSize refuses a zoo that cannot fit in memory or on disk. Memory: per run the live
+// parameters, optimizer buffers, gradients and step temporaries (≈ 8 copies of P) and the K+1
+// checkpoints kept, plus a minibatch's activations through every layer. Disk: the trajectory file
+// and the resume state beside it (each ≈ R·(K+1)·P floats). out "" skips the disk check.
+func checkZooSize(cfg zoo.Config, exampleSize int, outFlag, out string) error {
 	net, err := arch.New(cfg.Arch)
 	if err != nil {
 		return err
 	}
 	p := net.Layout().Size()
-	width := ds.ExampleSize() + cfg.Arch.Classes
+	if out != "" {
+		if err := outpath.Room(outFlag, out, membudget.Floats(cfg.Runs, cfg.Checkpoints+4, p, 2)); err != nil {
+			return err
+		}
+	}
+	width := exampleSize + cfg.Arch.Classes
 	for _, h := range cfg.Arch.Hidden {
 		width += h
 	}
@@ -83,8 +89,12 @@ func checkZooMemory(cfg zoo.Config, ds *data.Dataset) error {
 	return membudget.Check(fmt.Sprintf("a zoo of %d runs of %s (P=%d)", cfg.Runs, cfg.Arch, p), need, "--runs or the widths")
 }
 
-// checkSampleMemory: the solver keeps the state, up to 7 stages (dopri5) and the output, each N×P.
-func checkSampleMemory(n, p int) error {
+// checkSampleSize: the solver keeps the state, up to 7 stages (dopri5) and the output, each N×P;
+// the file holds N×P floats.
+func checkSampleSize(n, p int, out string) error {
+	if err := outpath.Room("--out", out, membudget.Floats(n, p)); err != nil {
+		return err
+	}
 	return membudget.Check(fmt.Sprintf("sampling %d nets of P=%d", n, p), membudget.Floats(n, p, 10), "--n")
 }
 

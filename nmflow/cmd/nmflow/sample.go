@@ -71,7 +71,7 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	p := base.Layout.Size()
-	if err := checkSampleMemory(*n, p); err != nil {
+	if err := checkSampleSize(*n, p, *out); err != nil {
 		return err
 	}
 	set := map[string]bool{}

@@ -124,7 +124,7 @@ func runZoo(args []string, stdout, stderr io.Writer) error {
 	if err := checkReplace("--out", *out, traj.KindZoo, *force, zooConfigDiffers(cfg, *shardFlag)); err != nil {
 		return err
 	}
-	if err := checkZooMemory(cfg, ds); err != nil {
+	if err := checkZooSize(cfg, ds.ExampleSize(), "--out", *out); err != nil {
 		return err
 	}
 	lock, err := lockOutput(*out, false)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // Input names a path a job reads, with the flag that named it (for messages).
@@ -116,5 +117,24 @@ func writable(outFlag, out, dir string) error {
 	}
 	f.Close()
 	os.Remove(f.Name())
+	return nil
+}
+
+// Room refuses, before any work, an output of about need bytes that the filesystem holding out
+// has no room for (an estimate: the check guards against hours of work lost to a full disk).
+func Room(outFlag, out string, need float64) error {
+	dir := out
+	if st, err := os.Stat(out); err != nil || !st.IsDir() {
+		dir = filepath.Dir(out)
+	}
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs(dir, &fs); err != nil {
+		return nil // unknown: the write itself will say
+	}
+	free := float64(fs.Bavail) * float64(fs.Bsize)
+	if need > free {
+		return fmt.Errorf("%s %s needs ~%.2f GiB of disk, the folder %s has %.2f GiB free; free some space or choose another folder",
+			outFlag, out, need/(1<<30), dir, free/(1<<30))
+	}
 	return nil
 }

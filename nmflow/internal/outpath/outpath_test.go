@@ -106,3 +106,14 @@ func TestSecondJobOnLockedOutputIsRefused(t *testing.T) {
 		l2.Release()
 	}
 }
+
+func TestOutputLargerThanTheFreeDiskIsRefused(t *testing.T) {
+	d := t.TempDir()
+	err := Room("--out", filepath.Join(d, "zoo.safetensors"), 1e18)
+	if err == nil || !strings.Contains(err.Error(), "GiB free") || !strings.Contains(err.Error(), d) {
+		t.Errorf("an exabyte output: %v", err)
+	}
+	if err := Room("--out", filepath.Join(d, "zoo.safetensors"), 1024); err != nil {
+		t.Errorf("a 1 KiB output: %v", err)
+	}
+}
