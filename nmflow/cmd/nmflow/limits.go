@@ -75,27 +75,28 @@ func checkZooSize(cfg zoo.Config, exampleSize int, outFlag, out string) error {
 		return err
 	}
 	p := net.Layout().Size()
-	if out != "" {
-		if err := outpath.Room(outFlag, out, membudget.Floats(cfg.Runs, cfg.Checkpoints+4, p, 2)); err != nil {
-			return err
-		}
-	}
 	width := exampleSize + cfg.Arch.Classes
 	for _, h := range cfg.Arch.Hidden {
 		width += h
 	}
 	batch := max(cfg.BatchSize, 1)
 	need := membudget.Floats(cfg.Runs, p, cfg.Checkpoints+1+8) + membudget.Floats(cfg.Runs, batch, width, 3)
-	return membudget.Check(fmt.Sprintf("a zoo of %d runs of %s (P=%d)", cfg.Runs, cfg.Arch, p), need, "--runs or the widths")
+	if err := membudget.Check(fmt.Sprintf("a zoo of %d runs of %s (P=%d)", cfg.Runs, cfg.Arch, p), need, "--runs or the widths"); err != nil {
+		return err
+	}
+	if out == "" {
+		return nil
+	}
+	return outpath.Room(outFlag, out, membudget.Floats(cfg.Runs, cfg.Checkpoints+4, p, 2))
 }
 
 // checkSampleSize: the solver keeps the state, up to 7 stages (dopri5) and the output, each N×P;
 // the file holds N×P floats.
 func checkSampleSize(n, p int, out string) error {
-	if err := outpath.Room("--out", out, membudget.Floats(n, p)); err != nil {
+	if err := membudget.Check(fmt.Sprintf("sampling %d nets of P=%d", n, p), membudget.Floats(n, p, 10), "--n"); err != nil {
 		return err
 	}
-	return membudget.Check(fmt.Sprintf("sampling %d nets of P=%d", n, p), membudget.Floats(n, p, 10), "--n")
+	return outpath.Room("--out", out, membudget.Floats(n, p))
 }
 
 // checkFitMemory: the velocity net (input and output layers P×W, residual blocks 2·W² each)

@@ -147,7 +147,7 @@ func TestAbsurdSizesAreRefusedBeforeAllocating(t *testing.T) {
 	refused(t, "this machine has", nil, "zoo", "--runs", "2", "--hidden", "1000000", "--train-size", "1000", "--out", filepath.Join(d, "a"))
 	refused(t, "a velocity net of width 1000000", nil, "fit", "--zoo", z, "--width", "1000000", "--out", filepath.Join(d, "m"))
 	dir := pipeline(t)
-	t.Setenv(membudget.EnvOverride, "0.001")
+	t.Setenv(membudget.EnvOverride, "1")
 	refused(t, "sampling 1000000 nets", nil, "sample", "--model", filepath.Join(dir, "model"), "--n", "1000000", "--out", filepath.Join(d, "g"))
 }
 

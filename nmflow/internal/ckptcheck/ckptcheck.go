@@ -62,7 +62,7 @@ func File(jsonPath string) error {
 	if err := json.Unmarshal(b, &doc); err != nil {
 		return nil // unreadable, not hostile: the loader sets such a checkpoint aside and resumes from the one before
 	}
-	limit, _, err := membudget.Total()
+	limit, src, err := membudget.Total()
 	if err != nil {
 		return err
 	}
@@ -93,7 +93,8 @@ func File(jsonPath string) error {
 		total += float64(size)
 	}
 	if total > limit {
-		return bad("its variables claim %.0f GiB, more than this machine's memory", total/(1<<30))
+		return fmt.Errorf("checkpoint %s needs %.1f GiB to load, more than this machine's %.3g GiB (%s); load it on a larger machine (or raise %s if that figure is wrong)",
+			jsonPath, total/(1<<30), limit/(1<<30), src, membudget.EnvOverride)
 	}
 	return nil
 }

@@ -30,7 +30,7 @@ func TestHugeClaimedDimensionsAreRefusedNotAllocated(t *testing.T) {
 	// Consistent with its length, but more than the machine's memory.
 	t.Setenv("NMFLOW_MEMORY_GIB", "1")
 	writeCheckpoint(t, dir, 100, "uncompressed", variable{ParameterName: "w", Dimensions: []int{1 << 20, 512}, DType: dtypes.Float32, Length: 1 << 31})
-	if err := Dir(dir); err == nil || !strings.Contains(err.Error(), "claim 2 GiB, more than this machine's memory") {
+	if err := Dir(dir); err == nil || !strings.Contains(err.Error(), "needs 2.0 GiB to load, more than this machine's 1 GiB") {
 		t.Errorf("claims beyond memory: %v", err)
 	}
 	// A .json cut short by a kill is left to the loader, which sets it aside.
