@@ -154,14 +154,11 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 	if !adjoint.Exact(base) {
 		fmt.Fprintf(stderr, "nmflow finetune: note: the base model uses the %s source with %s coupling; the memoryless schedule is exact only for the gaussian source with independent coupling, so the result approximates p_base·exp(λr)\n", base.Config.Source, base.Config.Coupling)
 	}
-	lock, err := lockOutput(*out, true)
+	lock, err := lockResumable(*out)
 	if err != nil {
 		return err
 	}
 	defer lock.Release()
-	if err := ckptcheck.Tree(*out); err != nil {
-		return err
-	}
 	if prev, _ := adjoint.ReadResult(*out); prev != nil && prev.Iters < prev.Config.Iters {
 		fmt.Fprintf(stderr, "nmflow finetune: resuming the run in %s at iteration %d of %d\n", *out, prev.Iters, prev.Config.Iters)
 	}

@@ -145,15 +145,11 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	// The lock keeps a second fit from resuming (and moving aside) this one's checkpoints.
-	lock, err := lockOutput(*out, true)
+	lock, err := lockResumable(*out)
 	if err != nil {
 		return err
 	}
 	defer lock.Release()
-	if err := ckptcheck.Tree(*out); err != nil {
-		return err
-	}
 	prev, prevErr := readModelJSON(*out)
 	switch {
 	case prevErr != nil:

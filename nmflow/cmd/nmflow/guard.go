@@ -73,6 +73,20 @@ func lockOutput(out string, dir bool) (*outpath.Lock, error) {
 	return outpath.Acquire(out, dir)
 }
 
+// lockResumable locks the folder of a resumable run (fit, finetune), so that a second job cannot
+// resume, or set aside, the checkpoints of a live one, and vets the checkpoints it will load.
+func lockResumable(out string) (*outpath.Lock, error) {
+	lock, err := outpath.Acquire(out, true)
+	if err != nil {
+		return nil, err
+	}
+	if err := ckptcheck.Tree(out); err != nil {
+		lock.Release()
+		return nil, err
+	}
+	return lock, nil
+}
+
 // checkFiniteFlags refuses NaN and ±Inf in every float flag: no setting means them, and they
 // otherwise surface only after the work (a NaN clip trains, then fails to save its config).
 func checkFiniteFlags(fs *flag.FlagSet) error {

@@ -266,6 +266,19 @@ func TestFitRerunIsComplete(t *testing.T) {
 	}
 }
 
+// stoppedFit leaves in a new folder the fit fitArgs describe, stopped after step stopAfter (as
+// by Ctrl-C), and returns the folder.
+func stoppedFit(t *testing.T, z *traj.Zoo, stopAfter int) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "model")
+	cfg := flow.Config{Method: "cfm", Source: flow.SourceKaiming, Norm: flow.NormLayer, Net: flow.NetConfig{Width: 32, Depth: 1, TimeDim: 64},
+		Target: -1, Steps: 30, BatchSize: 16, LR: 1e-3, WeightDecay: 0.01, Clip: 1, EMA: 0.999}
+	if _, err := flow.Fit(context.Background(), z, cfg, flow.Options{Dir: out, CheckpointEvery: 10, StopAfter: stopAfter}); err == nil {
+		t.Fatal("StopAfter did not stop the fit")
+	}
+	return out
+}
+
 // A fit stopped part-way (as by Ctrl-C) resumes from its checkpoint and ends as if never stopped.
 func TestFitResumesUnfinished(t *testing.T) {
 	dir := pipeline(t)
@@ -274,14 +287,7 @@ func TestFitResumesUnfinished(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := filepath.Join(t.TempDir(), "model")
-	// The configuration the CLI builds from fitArgs.
-	cfg := flow.Config{Method: "cfm", Source: flow.SourceKaiming, Norm: flow.NormLayer, Net: flow.NetConfig{Width: 32, Depth: 1, TimeDim: 64},
-		Target: -1, Steps: 30, BatchSize: 16, LR: 1e-3, WeightDecay: 0.01, Clip: 1, EMA: 0.999}
-	_, err = flow.Fit(context.Background(), z, cfg, flow.Options{Dir: out, CheckpointEvery: 10, StopAfter: 20, Progress: nil})
-	if err == nil {
-		t.Fatal("StopAfter did not stop the fit")
-	}
+	out := stoppedFit(t, z, 20)
 	if code, _, errs := runCLI(t, "sample", "--model", out, "--n", "2"); code == 0 || !strings.Contains(errs, "unfinished fit") {
 		t.Errorf("sample from an unfinished fit: exit %d, %q", code, errs)
 	}

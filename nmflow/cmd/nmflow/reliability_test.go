@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"os"
@@ -12,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/nmflow/nmflow/nmflow/arch"
-	"github.com/nmflow/nmflow/nmflow/flow"
 	"github.com/nmflow/nmflow/nmflow/internal/membudget"
 	"github.com/nmflow/nmflow/nmflow/internal/outpath"
 	"github.com/nmflow/nmflow/nmflow/traj"
@@ -249,12 +247,7 @@ func TestCorruptNewestCheckpointIsReportedWithTheRealResumeStep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := filepath.Join(t.TempDir(), "model")
-	cfg := flow.Config{Method: "cfm", Source: flow.SourceKaiming, Norm: flow.NormLayer, Net: flow.NetConfig{Width: 32, Depth: 1, TimeDim: 64},
-		Target: -1, Steps: 30, BatchSize: 16, LR: 1e-3, WeightDecay: 0.01, Clip: 1, EMA: 0.999}
-	if _, err = flow.Fit(context.Background(), z, cfg, flow.Options{Dir: out, CheckpointEvery: 10, StopAfter: 20}); err == nil {
-		t.Fatal("StopAfter did not stop the fit")
-	}
+	out := stoppedFit(t, z, 20)
 	bins, _ := filepath.Glob(filepath.Join(out, "ckpt", "checkpoint-*-step-00000020.bin"))
 	if len(bins) != 1 {
 		t.Fatalf("checkpoint of step 20: %v", bins)
