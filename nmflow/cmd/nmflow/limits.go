@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 
 	"github.com/nmflow/nmflow/nmflow/arch"
 	"github.com/nmflow/nmflow/nmflow/internal/membudget"
@@ -61,8 +64,25 @@ func zooConfigDiffers(cfg zoo.Config, shard string) func(traj.Meta) string {
 		if got == "" {
 			return "imported, or trained from given weights"
 		}
-		return "recorded config " + got
+		return configDiff(got, string(want))
 	}
+}
+
+// configDiff lists the top-level JSON fields in which two configs differ: "runs 2, now 3; ...".
+func configDiff(there, now string) string {
+	var a, b map[string]any
+	if json.Unmarshal([]byte(there), &a) != nil || json.Unmarshal([]byte(now), &b) != nil {
+		return "recorded config " + there
+	}
+	var diffs []string
+	for _, k := range slices.Sorted(maps.Keys(b)) {
+		x, _ := json.Marshal(a[k])
+		y, _ := json.Marshal(b[k])
+		if string(x) != string(y) {
+			diffs = append(diffs, fmt.Sprintf("%s %s there, %s now", k, x, y))
+		}
+	}
+	return strings.Join(diffs, "; ")
 }
 
 // checkZooSize refuses a zoo that cannot fit in memory or on disk. Memory: per run the live
