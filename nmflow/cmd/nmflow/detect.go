@@ -16,6 +16,7 @@ import (
 	"github.com/nmflow/nmflow/nmflow/data/shift"
 	"github.com/nmflow/nmflow/nmflow/detect"
 	"github.com/nmflow/nmflow/nmflow/flow"
+	"github.com/nmflow/nmflow/nmflow/internal/ckptcheck"
 	"github.com/nmflow/nmflow/nmflow/internal/outpath"
 	"github.com/nmflow/nmflow/nmflow/traj"
 	"github.com/nmflow/nmflow/nmflow/zoo"
@@ -167,9 +168,21 @@ func runDetect(args []string, stdout, stderr io.Writer) error {
 	var meta *flow.Model
 	if *method == "meta" && *metaDir != "" {
 		if _, err := os.Stat(filepath.Join(*metaDir, "model.json")); err == nil {
+			if err := ckptcheck.Tree(*metaDir); err != nil {
+				return err
+			}
 			if meta, err = flow.Load(*metaDir, nil); err != nil {
 				return err
 			}
+		} else { // the meta-model is fitted into --meta: the same rule as fit --out
+			if err := checkOutput("--meta", *metaDir, true, outpath.In("--zoo", *zooPath)); err != nil {
+				return err
+			}
+			lock, err := lockResumable(*metaDir)
+			if err != nil {
+				return err
+			}
+			defer lock.Release()
 		}
 	}
 	if base == nil {

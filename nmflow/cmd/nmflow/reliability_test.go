@@ -87,6 +87,7 @@ func TestOutputsOverInputsAreRefused(t *testing.T) {
 	refused(t, "already holds a zoo", keep, "export", "--generated", g, "--format", "npz", "--out", z)
 	refused(t, "already holds a file of generated weights", keep, "import", "--from", z, "--out", g)
 	refused(t, "inside the input folder --model", keep, "finetune", "--model", m, "--out", filepath.Join(m, "ft"))
+	refused(t, "same path as the input shard", keep, "zoo", "merge", "--out", z, z)
 }
 
 func TestZooOverAnotherZooNeedsForce(t *testing.T) {
