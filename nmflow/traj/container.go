@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -307,9 +306,7 @@ func verify(path string, tensors map[string]Tensor, raw map[string]string) error
 	return nil
 }
 
-// checkArchLayout cross-checks the two descriptions of the nets a file holds: every consumer
-// builds nets from Arch and slices weights by Layout, so a file where they disagree (edited or
-// damaged metadata, e.g. an arch claiming 2^40 hidden units) would give silently wrong nets.
+// checkArchLayout cross-checks the two descriptions of the nets a file holds (arch.Spec.CheckLayout).
 func checkArchLayout(m Meta) error {
 	if err := m.Layout.Validate(); err != nil {
 		return err
@@ -317,21 +314,7 @@ func checkArchLayout(m Meta) error {
 	if m.Arch.Kind == "" {
 		return nil // files from before arch was recorded carry the layout alone
 	}
-	net, err := arch.New(m.Arch)
-	if err != nil {
-		return fmt.Errorf("its arch %s is invalid: %v", m.Arch, err)
-	}
-	want := net.Layout()
-	if len(want.Segments) != len(m.Layout.Segments) {
-		return fmt.Errorf("its arch %s has %d parameter tensors (P=%d), its layout %d (P=%d)", m.Arch, len(want.Segments), want.Size(), len(m.Layout.Segments), m.Layout.Size())
-	}
-	for i, w := range want.Segments {
-		g := m.Layout.Segments[i]
-		if !slices.Equal(w.Shape, g.Shape) || w.Offset != g.Offset {
-			return fmt.Errorf("its arch %s has %s of shape %v at %d, its layout %s of shape %v at %d", m.Arch, w.Name, w.Shape, w.Offset, g.Name, g.Shape, g.Offset)
-		}
-	}
-	return nil
+	return m.Arch.CheckLayout(m.Layout)
 }
 
 func decodeZoo(path string, tensors map[string]Tensor, m Meta) (*Zoo, error) {

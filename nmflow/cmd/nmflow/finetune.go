@@ -118,6 +118,9 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 		}
 		info = base.Base
 	}
+	if err := info.Arch.CheckLayout(info.Layout); err != nil {
+		return fmt.Errorf("%s has contradictory metadata: %v", *modelDir, err)
+	}
 	net, err := arch.New(info.Arch)
 	if err != nil {
 		return fmt.Errorf("the base model's architecture: %w", err)

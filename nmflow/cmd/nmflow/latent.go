@@ -203,11 +203,17 @@ func loadGenerator(dir string) (generator, *flow.Model, flow.BaseInfo, error) {
 		if err != nil {
 			return nil, nil, flow.BaseInfo{}, err
 		}
+		if err := lf.VAE.Base.Arch.CheckLayout(lf.VAE.Base.Layout); err != nil {
+			return nil, nil, flow.BaseInfo{}, fmt.Errorf("%s has contradictory metadata: %v", dir, err)
+		}
 		return lf, lf.Flow, lf.VAE.Base, nil
 	}
 	m, err := flow.Load(dir, nil)
 	if err != nil {
 		return nil, nil, flow.BaseInfo{}, err
+	}
+	if err := m.Base.Arch.CheckLayout(m.Base.Layout); err != nil {
+		return nil, nil, flow.BaseInfo{}, fmt.Errorf("%s has contradictory metadata in model.json: %v", dir, err)
 	}
 	return m, m, m.Base, nil
 }

@@ -265,3 +265,21 @@ func TestCorruptNewestCheckpointIsReportedWithTheRealResumeStep(t *testing.T) {
 		t.Errorf("resume output: %q / %q", stdout, errs)
 	}
 }
+
+// A model.json whose base arch contradicts its layout (hidden 2^40) must not sample silently.
+func TestModelArchContradictingLayoutIsRefused(t *testing.T) {
+	dir := pipeline(t)
+	m := filepath.Join(t.TempDir(), "model")
+	if err := os.CopyFS(m, os.DirFS(filepath.Join(dir, "model"))); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(filepath.Join(m, "model.json"))
+	var doc map[string]any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	doc["base"].(map[string]any)["arch"].(map[string]any)["hidden"] = []int64{1 << 40}
+	b, _ = json.Marshal(doc)
+	os.WriteFile(filepath.Join(m, "model.json"), b, 0o644)
+	refused(t, "contradictory metadata", nil, "sample", "--model", m, "--n", "2", "--out", filepath.Join(t.TempDir(), "g.safetensors"))
+}
