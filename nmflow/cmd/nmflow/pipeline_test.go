@@ -268,8 +268,12 @@ func TestFitRerunIsComplete(t *testing.T) {
 
 // stoppedFit leaves in a new folder the fit fitArgs describe, stopped after step stopAfter (as
 // by Ctrl-C), and returns the folder.
-func stoppedFit(t *testing.T, z *traj.Zoo, stopAfter int) string {
+func stoppedFit(t *testing.T, zooPath string, stopAfter int) string {
 	t.Helper()
+	z, err := traj.ReadZoo(zooPath)
+	if err != nil {
+		t.Fatal(err)
+	}
 	out := filepath.Join(t.TempDir(), "model")
 	cfg := flow.Config{Method: "cfm", Source: flow.SourceKaiming, Norm: flow.NormLayer, Net: flow.NetConfig{Width: 32, Depth: 1, TimeDim: 64},
 		Target: -1, Steps: 30, BatchSize: 16, LR: 1e-3, WeightDecay: 0.01, Clip: 1, EMA: 0.999}
@@ -283,11 +287,7 @@ func stoppedFit(t *testing.T, z *traj.Zoo, stopAfter int) string {
 func TestFitResumesUnfinished(t *testing.T) {
 	dir := pipeline(t)
 	zooPath := filepath.Join(dir, "zoo.safetensors")
-	z, err := traj.ReadZoo(zooPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := stoppedFit(t, z, 20)
+	out := stoppedFit(t, zooPath, 20)
 	if code, _, errs := runCLI(t, "sample", "--model", out, "--n", "2"); code == 0 || !strings.Contains(errs, "unfinished fit") {
 		t.Errorf("sample from an unfinished fit: exit %d, %q", code, errs)
 	}
