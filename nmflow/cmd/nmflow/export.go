@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/nmflow/nmflow/nmflow/internal/outpath"
 	"github.com/nmflow/nmflow/nmflow/interop"
 	"github.com/nmflow/nmflow/nmflow/traj"
 )
@@ -24,6 +25,7 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	keys := fs.String("keys", "", "key names: source (those of the imported checkpoints, so the module that saved them loads the file; the default when recorded), layout (fc1.weight: nn.Sequential of named modules) or sequential (1.weight: plain nn.Sequential); see docs/interop.md")
 	keysFrom := fs.String("keys-from", "", "an imported zoo whose source key names to use (for generated weights, which do not record them)")
 	asJSON := fs.Bool("json", false, "print a JSON summary on stdout")
+	force := fs.Bool("force", false, "replace an existing --out that is an nmflow zoo or generated-weights file")
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -37,7 +39,10 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	case *index < -1:
 		return fmt.Errorf("--index must be ≥ 0, or -1 for all nets; got %d", *index)
 	}
-	if err := checkWritable(*out); err != nil {
+	if err := checkOutput("--out", *out, false, outpath.In("--generated", *gen)); err != nil {
+		return err
+	}
+	if err := checkReplace("--out", *out, "", *force, nil); err != nil {
 		return err
 	}
 	w, lead, meta, err := readNets(*gen)

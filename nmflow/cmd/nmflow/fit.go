@@ -18,6 +18,8 @@ import (
 	"github.com/gomlx/gomlx/ml/model/checkpoint"
 
 	"github.com/nmflow/nmflow/nmflow/flow"
+	"github.com/nmflow/nmflow/nmflow/internal/ckptcheck"
+	"github.com/nmflow/nmflow/nmflow/internal/outpath"
 	"github.com/nmflow/nmflow/nmflow/traj"
 	"github.com/nmflow/nmflow/nmflow/vae"
 )
@@ -109,6 +111,12 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("--clip 0 would select the default 1; use a negative value to disable clipping")
 	case *tau <= 0:
 		return fmt.Errorf("--jko-tau must be > 0, got %g", *tau)
+	case !(*ema > 0 && *ema < 1):
+		return fmt.Errorf("--ema must be in (0,1), got %g", *ema)
+	case *wd < 0 || *sigma < 0 || *sigmaMin < 0:
+		return fmt.Errorf("--weight-decay, --sigma and --sigma-min must be ≥ 0, got %g, %g and %g", *wd, *sigma, *sigmaMin)
+	case *timeDim < 0 || *timeDim%2 != 0 || *warmup < 0 || *inter < -1:
+		return fmt.Errorf("--time-dim must be even and ≥ 0 (0: default), --warmup ≥ 0 and --intermediates ≥ -1; got %d, %d and %d", *timeDim, *warmup, *inter)
 	case *norm != flow.NormLayer && *norm != flow.NormParam && *norm != flow.NormNone:
 		return fmt.Errorf("unknown --norm %q (want %s, %s or %s)", *norm, flow.NormLayer, flow.NormParam, flow.NormNone)
 	}
@@ -119,6 +127,9 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if cfg, err = cfg.Defaults(); err != nil { // fail on bad flags before loading the zoo
+		return err
+	}
+	if err := checkOutput("--out", *out, true, outpath.In("--zoo", *zooPath)); err != nil {
 		return err
 	}
 	var z *traj.Zoo
@@ -133,6 +144,16 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 	} else if z, err = traj.ReadZoo(*zooPath); err != nil {
 		return err
 	}
+	if *latent.kind == "" {
+		if err := checkFitMemory(z, cfg.Net.Width, cfg.Net.Depth, cfg.BatchSize); err != nil {
+			return err
+		}
+	}
+	lock, err := lockResumable(*out)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
 	prev, prevErr := readModelJSON(*out)
 	switch {
 	case prevErr != nil:
@@ -157,6 +178,7 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	ck, ckBefore := filepath.Join(*out, "ckpt"), ckptcheck.List(filepath.Join(*out, "ckpt"))
 	start := time.Now()
 	fopt := flow.Options{Dir: *out, CheckpointEvery: *every, Progress: stderr, LRCut: *lrCut, MaxLRCuts: *maxCuts}
 	var m *flow.Model
@@ -174,6 +196,9 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 		m, err = flow.FitConditional(ctx, tasks, cfg, fopt)
 	} else {
 		m, err = flow.Fit(ctx, z, cfg, fopt)
+	}
+	if prev != nil {
+		before = noteSetAside(stderr, "fit", ck, ckBefore, before)
 	}
 	if errors.Is(err, flow.ErrStopped) {
 		saved := "no checkpoint was saved yet"

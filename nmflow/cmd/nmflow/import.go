@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/nmflow/nmflow/nmflow/arch"
+	"github.com/nmflow/nmflow/nmflow/internal/outpath"
 	"github.com/nmflow/nmflow/nmflow/interop"
 	"github.com/nmflow/nmflow/nmflow/traj"
 )
@@ -34,6 +34,7 @@ func runImport(args []string, stdout, stderr io.Writer) error {
 	keyMap := fs.String("map", "", "state the mapping by hand: key=segment pairs ('0.weight=fc1.weight,0.bias=fc1.bias', or per module 'net.fc_in=fc1'), or a file of such lines (default: matched by order and shape)")
 	out := fs.String("out", "zoo.safetensors", "output trajectory file")
 	asJSON := fs.Bool("json", false, "print a JSON summary on stdout")
+	force := fs.Bool("force", false, "replace an existing --out that is not an nmflow zoo")
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -49,7 +50,10 @@ func runImport(args []string, stdout, stderr io.Writer) error {
 	case *initLaw != "unknown" && !slices.Contains(arch.Laws(), *initLaw):
 		return fmt.Errorf("unknown --init %q (want %s or unknown)", *initLaw, strings.Join(arch.Laws(), ", "))
 	}
-	if err := checkWritable(*out); err != nil {
+	if err := checkOutput("--out", *out, false, outpath.In("--from", *from)); err != nil {
+		return err
+	}
+	if err := checkReplace("--out", *out, traj.KindZoo, *force, nil); err != nil {
 		return err
 	}
 	st, err := os.Stat(*from)
@@ -133,24 +137,5 @@ func expectWidths(s arch.Spec, hidden, channels string, classes int) error {
 	if classes > 0 && classes != s.Classes {
 		return fmt.Errorf("the weights have %d outputs, --classes says %d", s.Classes, classes)
 	}
-	return nil
-}
-
-// checkWritable fails early, before any work, when out cannot be created: a missing folder or
-// one without write permission.
-func checkWritable(out string) error {
-	if out == "" {
-		return fmt.Errorf("--out must name the output file")
-	}
-	if st, err := os.Stat(out); err == nil && st.IsDir() {
-		return fmt.Errorf("--out %s is a folder; name a file", out)
-	}
-	dir := filepath.Dir(out)
-	f, err := os.CreateTemp(dir, ".nmflow-write-check-*")
-	if err != nil {
-		return fmt.Errorf("cannot write --out %s: %w (create the folder or pick a writable one)", out, err)
-	}
-	f.Close()
-	os.Remove(f.Name())
 	return nil
 }

@@ -92,7 +92,7 @@ func TestImportExportErrors(t *testing.T) {
 		{[]string{"import", "--from", torchZoo, "--pattern", "run{run}.pt", "--out", zooPath}, "pattern"},
 		{[]string{"import", "--from", filepath.Join(dir, "missing"), "--out", zooPath}, "no such file"},
 		{[]string{"import", "--from", filepath.Join(dir, "junk.pt"), "--out", zooPath}, "not a readable PyTorch checkpoint"},
-		{[]string{"import", "--from", torchZoo, "--out", filepath.Join(dir, "no", "such", "dir", "z.safetensors")}, "cannot write --out"},
+		{[]string{"import", "--from", torchZoo, "--out", filepath.Join(dir, "no", "such", "dir", "z.safetensors")}, "does not exist; create it first"},
 		{[]string{"import", "--from", torchZoo, "--out", dir}, "is a folder"},
 		{[]string{"export", "--format", "pt", "--out", "x.pt"}, "--generated must name"},
 		{[]string{"export", "--generated", zooPath, "--format", "onnx", "--out", "x"}, "unknown --format"},
