@@ -14,7 +14,8 @@ func TestConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Method != "cfm" || c.Source != SourceKaiming || c.Coupling != CouplingTrajectory || c.Norm != NormLayer ||
+	if c.Method != "cfm" || c.Source != SourceKaiming || c.Coupling != CouplingIndependent || c.Norm != NormLayer ||
+		c.Align != AlignWeights || c.Predict != PredictTarget || c.TimeSkew != DefaultTimeSkew ||
 		c.Target != -1 || c.Steps < 1 || c.BatchSize < 1 || !(c.LR > 0) || c.WarmUp > c.Steps || c.EMA >= 1 {
 		t.Errorf("defaults: %+v", c)
 	}
@@ -24,6 +25,10 @@ func TestConfigDefaults(t *testing.T) {
 	again, err := c.Defaults()
 	if err != nil || again != c {
 		t.Errorf("Defaults is not idempotent: %+v vs %+v (err %v)", again, c, err)
+	}
+	j, err := Config{Method: MethodJKO}.Defaults()
+	if err != nil || j.Predict != PredictVelocity || j.TimeSkew != 1 {
+		t.Errorf("jko defaults: predict %q, time skew %v (err %v); want velocity, 1", j.Predict, j.TimeSkew, err)
 	}
 	g, err := Config{Source: SourceGaussian}.Defaults()
 	if err != nil || g.Coupling != CouplingIndependent {
@@ -43,7 +48,7 @@ func TestConfigErrors(t *testing.T) {
 		want string
 	}{
 		"method":            {Config{Method: "vae"}, "unknown method"},
-		"mmfm+target":       {Config{Method: MethodMMFM, Predict: PredictTarget}, "--predict velocity"},
+		"alignment":         {Config{Align: "sorted"}, "unknown alignment"},
 		"mmfm+ot":           {Config{Method: MethodMMFM, Coupling: CouplingOT, Source: SourceGaussian}, "not ot"},
 		"intermediates":     {Config{Method: MethodMMFM, Intermediates: -2}, "intermediates"},
 		"interpolant":       {Config{Method: MethodMMFM, MMFM: MMFMConfig{Interp: "quintic"}}, "interpolant"},

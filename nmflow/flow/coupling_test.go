@@ -59,9 +59,9 @@ func runOfRow(m, row []float32, p int) int {
 // its x1, in normalized space; t is uniform on [0,1) and a batch depends only on (seed, step).
 func TestTrajectoryCoupling(t *testing.T) {
 	z := driftZoo(tinyLayout(), 12, 4, 5)
-	tr := newTrainer(t, z, Config{BatchSize: 40, Seed: 3})
+	tr := newTrainer(t, z, Config{BatchSize: 40, Seed: 3, Coupling: CouplingTrajectory})
 	if tr.cfg.Source != SourceKaiming || tr.cfg.Coupling != CouplingTrajectory {
-		t.Fatalf("defaults: source %q coupling %q, want kaiming/trajectory", tr.cfg.Source, tr.cfg.Coupling)
+		t.Fatalf("source %q coupling %q, want kaiming/trajectory", tr.cfg.Source, tr.cfg.Coupling)
 	}
 	p := z.Params
 	seen := map[int]bool{}

@@ -37,7 +37,7 @@ func (m *Model) CompareMarginals(z *traj.Zoo, n int, opt SampleOptions) (*Margin
 		for k := range all {
 			all[k] = k
 		}
-		times, err := CheckpointTimes(m.Config.MMFM.Times, z.Steps, all)
+		times, err := CheckpointTimes(m.Config.MMFM.Times, z, all)
 		if err != nil {
 			return nil, err
 		}

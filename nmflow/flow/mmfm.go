@@ -25,8 +25,9 @@ import (
 type MMFMConfig struct {
 	// Interp is InterpCubic (not-a-knot cubic spline, default) or InterpLinear.
 	Interp string `json:"interp"`
-	// Times places the anchors in time: TimesUniform (t_j = j/(k+1), default) or TimesSteps
-	// (proportional to the training step of each checkpoint).
+	// Times places the anchors in time: TimesUniform (t_j = j/(k+1), default), TimesSteps
+	// (proportional to the training step of each checkpoint) or TimesArc (proportional to the
+	// distance the runs have travelled, so the path moves at a steady speed).
 	Times string `json:"times"`
 	// Noise is NoiseConstant (σ = Config.Sigma everywhere, default) or NoiseAdaptive
 	// (σ_t = M·√(s(1−s)) with M = Config.Sigma and s the time between the two neighbouring anchors
@@ -42,6 +43,7 @@ const (
 	InterpLinear    = "linear"
 	TimesUniform    = "uniform"
 	TimesSteps      = "steps"
+	TimesArc        = "arc"
 	NoiseConstant   = "constant"
 	NoiseAdaptive   = "adaptive"
 )
@@ -63,8 +65,8 @@ func (c MMFMConfig) validate() error {
 	switch {
 	case c.Interp != InterpCubic && c.Interp != InterpLinear:
 		return fmt.Errorf("flow: unknown mmfm interpolant %q (want %s or %s)", c.Interp, InterpCubic, InterpLinear)
-	case c.Times != TimesUniform && c.Times != TimesSteps:
-		return fmt.Errorf("flow: unknown mmfm anchor times %q (want %s or %s)", c.Times, TimesUniform, TimesSteps)
+	case c.Times != TimesUniform && c.Times != TimesSteps && c.Times != TimesArc:
+		return fmt.Errorf("flow: unknown mmfm anchor times %q (want %s, %s or %s)", c.Times, TimesUniform, TimesSteps, TimesArc)
 	case c.Noise != NoiseConstant && c.Noise != NoiseAdaptive:
 		return fmt.Errorf("flow: unknown mmfm noise schedule %q (want %s or %s)", c.Noise, NoiseConstant, NoiseAdaptive)
 	case c.SigmaMin < 0 || math.IsNaN(c.SigmaMin):
@@ -93,9 +95,11 @@ func AnchorCheckpoints(target, k int) ([]int, error) {
 	return append(idx, target), nil
 }
 
-// CheckpointTimes maps checkpoints to flow times in [0,1]: uniform over the given anchors
-// (TimesUniform), or proportional to their training steps (TimesSteps).
-func CheckpointTimes(mode string, steps []int64, ckpts []int) ([]float64, error) {
+// CheckpointTimes maps checkpoints of z to flow times in [0,1]: uniform over the given anchors
+// (TimesUniform), proportional to their training steps (TimesSteps), or to the mean distance the
+// runs travelled through every checkpoint up to each (TimesArc).
+func CheckpointTimes(mode string, z *traj.Zoo, ckpts []int) ([]float64, error) {
+	steps := z.Steps
 	n := len(ckpts)
 	if n < 2 {
 		return nil, fmt.Errorf("flow: need at least 2 checkpoints to place in time, got %d", n)
@@ -119,10 +123,38 @@ func CheckpointTimes(mode string, steps []int64, ckpts []int) ([]float64, error)
 				return nil, fmt.Errorf("flow: checkpoint steps must increase to place anchors in time, got %v", steps)
 			}
 		}
+	case TimesArc:
+		first, last := ckpts[0], ckpts[n-1]
+		if first < 0 || last >= z.Checkpoints {
+			return nil, fmt.Errorf("flow: checkpoints %d..%d out of range (the zoo has %d)", first, last, z.Checkpoints)
+		}
+		arc := make([]float64, last+1) // arc[c]: mean distance travelled from checkpoint first to c
+		for c := first + 1; c <= last; c++ {
+			var d float64
+			for r := range z.Runs {
+				d += dist(z.At(r, c-1), z.At(r, c)) / float64(z.Runs)
+			}
+			arc[c] = arc[c-1] + d
+		}
+		for j, c := range ckpts {
+			out[j] = (arc[c] - arc[first]) / (arc[last] - arc[first])
+			if j > 0 && !(out[j] > out[j-1]) {
+				return nil, fmt.Errorf("flow: the runs do not move between checkpoints %d and %d; use --anchor-times uniform", ckpts[j-1], c)
+			}
+		}
 	default:
-		return nil, fmt.Errorf("flow: unknown anchor times %q (want %s or %s)", mode, TimesUniform, TimesSteps)
+		return nil, fmt.Errorf("flow: unknown anchor times %q (want %s, %s or %s)", mode, TimesUniform, TimesSteps, TimesArc)
 	}
 	return out, nil
+}
+
+func dist(a, b []float32) float64 {
+	var s float64
+	for i := range a {
+		d := float64(a[i] - b[i])
+		s += d * d
+	}
+	return math.Sqrt(s)
 }
 
 // setupAnchors picks and normalizes the intermediate anchors of MMFM and JKO and places them in
@@ -133,7 +165,7 @@ func (t *trainer) setupAnchors(z *traj.Zoo, target int) error {
 	if err != nil {
 		return err
 	}
-	knots, err := CheckpointTimes(c.Times, z.Steps, ckpts)
+	knots, err := CheckpointTimes(c.Times, z, ckpts)
 	if err != nil {
 		return err
 	}

@@ -32,17 +32,32 @@ func TestAnchorCheckpointsAndTimes(t *testing.T) {
 	if _, err := AnchorCheckpoints(4, 4); err == nil {
 		t.Error("4 intermediates between checkpoints 0 and 4 accepted")
 	}
-	steps := []int64{0, 10, 30, 60, 100}
-	got, err := CheckpointTimes(TimesSteps, steps, []int{0, 2, 4})
+	// One run on a 1-parameter layout moving 0 → 1 → 3 → 3.5 → 4 at steps 0, 10, 30, 60, 100.
+	z := newZoo(flatLayout(1), 1, 5)
+	z.Steps = []int64{0, 10, 30, 60, 100}
+	for k, v := range []float32{0, 1, 3, 3.5, 4} {
+		z.At(0, k)[0] = v
+	}
+	got, err := CheckpointTimes(TimesSteps, z, []int{0, 2, 4})
 	if err != nil || !slices.Equal(got, []float64{0, 0.3, 1}) {
 		t.Errorf("step times = %v, %v", got, err)
 	}
-	got, err = CheckpointTimes(TimesUniform, steps, []int{0, 2, 3, 4})
+	got, err = CheckpointTimes(TimesUniform, z, []int{0, 2, 3, 4})
 	if err != nil || !slices.Equal(got, []float64{0, 1.0 / 3, 2.0 / 3, 1}) {
 		t.Errorf("uniform times = %v, %v", got, err)
 	}
-	if _, err := CheckpointTimes(TimesSteps, []int64{0, 5, 5}, []int{0, 1, 2}); err == nil {
+	// Arc length through every checkpoint, also those that are not anchors.
+	got, err = CheckpointTimes(TimesArc, z, []int{0, 2, 4})
+	if err != nil || !slices.Equal(got, []float64{0, 0.75, 1}) {
+		t.Errorf("arc times = %v, %v", got, err)
+	}
+	z.Steps = []int64{0, 5, 5, 6, 7}
+	if _, err := CheckpointTimes(TimesSteps, z, []int{0, 1, 2}); err == nil {
 		t.Error("repeated steps accepted")
+	}
+	z.At(0, 1)[0] = 0
+	if _, err := CheckpointTimes(TimesArc, z, []int{0, 1, 2}); err == nil {
+		t.Error("a checkpoint that did not move accepted for arc times")
 	}
 }
 
@@ -110,7 +125,8 @@ func TestMMFMPath(t *testing.T) {
 func TestMMFMTwoAnchorsEqualsCFM(t *testing.T) {
 	z := driftZoo(tinyLayout(), 12, 5, 5)
 	base := smallConfig()
-	base.Coupling, base.Sigma, base.Steps = CouplingIndependent, 0.05, 20
+	// Velocity prediction: with σ > 0, CFM's endpoint target is x1 while MMFM's is x_t + (1 − t)·u.
+	base.Coupling, base.Sigma, base.Steps, base.Predict = CouplingIndependent, 0.05, 20, PredictVelocity
 	mm := base
 	mm.Method, mm.Intermediates = MethodMMFM, NoIntermediates
 	cfm, err := fitQuiet(t, z, base, "", 0)

@@ -235,7 +235,8 @@ func TestTrajectoryFitLearnsTheShift(t *testing.T) {
 			z.At(r, 1)[j] = w[j] + shift[j]
 		}
 	}
-	m, err := fitQuiet(t, z, Config{Net: NetConfig{Width: 32, Depth: 1, TimeDim: 8}, Steps: 150, BatchSize: 16, LR: 5e-3, Seed: 1}, "", 0)
+	m, err := fitQuiet(t, z, Config{Coupling: CouplingTrajectory, Predict: PredictVelocity, Net: NetConfig{Width: 32, Depth: 1, TimeDim: 8},
+		Steps: 150, BatchSize: 16, LR: 5e-3, Seed: 1}, "", 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,7 +34,7 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 	method := fs.String("method", flow.MethodCFM, "meta-model: cfm (straight path init → final), mmfm (spline through intermediate checkpoints) or jko (potential stepping checkpoint to checkpoint)")
 	inter := fs.Int("intermediates", 0, "mmfm/jko: intermediate checkpoints used as anchors, evenly spread (0: all, -1: none)")
 	interp := fs.String("interp", flow.InterpCubic, "mmfm: interpolant through the anchors: cubic (not-a-knot spline) or linear")
-	anchorTimes := fs.String("anchor-times", flow.TimesUniform, "mmfm/jko: anchor times: uniform or steps (proportional to training steps)")
+	anchorTimes := fs.String("anchor-times", "", "mmfm/jko: anchor times: uniform, steps (proportional to training steps) or arc (to the distance travelled)")
 	noise := fs.String("noise", flow.NoiseConstant, "mmfm: noise schedule: constant (σ) or adaptive (σ·√(s(1−s)) between anchors)")
 	sigmaMin := fs.Float64("sigma-min", 0, "mmfm: floor of the adaptive σ")
 	tau := fs.Float64("jko-tau", 1, "jko: step size τ")
