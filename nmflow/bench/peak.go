@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -88,4 +89,70 @@ func goBuild() string {
 		}
 	}
 	return s
+}
+
+// QuietLimit is the most CPU other processes may use during a run, in cores on average, for the
+// run to count as a measurement: PyTorch's OpenMP threads wait for each other at every operation,
+// so when other jobs take cores its small operations slow down 10–100× (a --quick fit step: 5.6 ms
+// on one thread, 0.3 s on two, on a 2-core VM shared with other jobs), and nmflow's lead with them.
+const QuietLimit = 0.25
+
+// loadMeter measures the CPU other processes use while it runs (Linux: /proc/stat minus this
+// process's /proc/self/stat, both in clock ticks).
+type loadMeter struct {
+	machine, self int64
+	start         time.Time
+	ok            bool
+}
+
+func startLoad() loadMeter {
+	m, s, ok := cpuTicks()
+	return loadMeter{machine: m, self: s, start: time.Now(), ok: ok}
+}
+
+// others is the average number of cores other processes kept busy since startLoad; -1 unknown.
+func (l loadMeter) others() float64 {
+	m, s, ok := cpuTicks()
+	wall := time.Since(l.start).Seconds()
+	if !ok || !l.ok || wall <= 0 {
+		return -1
+	}
+	const ticksPerSecond = 100 // USER_HZ on Linux
+	return max(float64((m-l.machine)-(s-l.self))/ticksPerSecond/wall, 0)
+}
+
+// cpuTicks returns the machine's busy ticks (user, nice, system, irq, softirq, steal) and this
+// process's (utime + stime).
+func cpuTicks() (machine, self int64, ok bool) {
+	stat, err1 := os.ReadFile("/proc/stat")
+	own, err2 := os.ReadFile("/proc/self/stat")
+	if err1 != nil || err2 != nil {
+		return 0, 0, false
+	}
+	line, _, _ := strings.Cut(string(stat), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, 0, false
+	}
+	for _, i := range []int{1, 2, 3, 6, 7, 8} {
+		v, err := strconv.ParseInt(f[i], 10, 64)
+		if err != nil {
+			return 0, 0, false
+		}
+		machine += v
+	}
+	// Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+	s := string(own)
+	g := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(g) < 13 {
+		return 0, 0, false
+	}
+	for _, x := range g[11:13] {
+		v, err := strconv.ParseInt(x, 10, 64)
+		if err != nil {
+			return 0, 0, false
+		}
+		self += v
+	}
+	return machine, self, true
 }

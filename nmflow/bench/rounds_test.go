@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"math"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -57,6 +58,7 @@ func TestSummarizeProblems(t *testing.T) {
 	o.Results = append(o.Results, Result{Workload: "fit", Case: "P=805", Unit: "steps/s", Throughput: 1, Compiles: 1})
 	r.Threads = 1
 	r.Warnings = []string{"reference BLAS"}
+	o.OtherCores = 1.5
 	s, err := Summarize([]Report{o}, []Report{r})
 	if err != nil {
 		t.Fatal(err)
@@ -64,13 +66,13 @@ func TestSummarizeProblems(t *testing.T) {
 	var b bytes.Buffer
 	s.Write(&b)
 	for _, want := range []string{"check values disagree", "compiled its graph 2 times", "only nmflow has this case", "1 threads",
-		"reference BLAS", "**DISAGREE**", "Not a fair, checked comparison"} {
+		"reference BLAS", "not quiet: other processes used up to 1.50 cores on average during 1 of 1 nmflow runs", "**DISAGREE**", "Not a fair, checked comparison"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, b.String())
 		}
 	}
-	if len(s.Problems) != 6 { // zoo and eval disagree, recompile, missing case, threads, warning
-		t.Errorf("%d problems, want 6: %q", len(s.Problems), s.Problems)
+	if len(s.Problems) != 7 { // zoo and eval disagree, recompile, missing case, threads, warning, busy
+		t.Errorf("%d problems, want 7: %q", len(s.Problems), s.Problems)
 	}
 	// A reference step that does not update its weights (or a script that does not measure it).
 	o, r = round(400, 200, 2.3, 1)
@@ -94,5 +96,19 @@ func TestAgreeAndMedian(t *testing.T) {
 	}
 	if median([]float64{3, 1, 2}) != 2 || median([]float64{4, 1, 3, 2}) != 2.5 || !math.IsNaN(median(nil)) {
 		t.Fatal("median")
+	}
+}
+
+// The load meter sees this process's own work as its own: on Linux it reports a finite,
+// non-negative number of other processes' cores; elsewhere -1.
+func TestLoadMeter(t *testing.T) {
+	l := startLoad()
+	x := 0.0
+	for i := range 20_000_000 {
+		x += math.Sqrt(float64(i))
+	}
+	got := l.others()
+	if runtime.GOOS == "linux" && (!(got >= 0) || math.IsInf(got, 0)) || runtime.GOOS != "linux" && got != -1 || x == 0 {
+		t.Fatalf("%s: other processes' cores %g", runtime.GOOS, got)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -24,6 +25,8 @@ func TestBenchQuickJSONAndCompare(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.Impl != "nmflow" || len(rep.Results) != 3 {
 		t.Fatalf("bench --json: %v\n%s", err, out)
 	}
+	// The machine running the tests may be busy: the comparisons below are about the reports.
+	out = regexp.MustCompile(`"other_cores": [-0-9.e]+`).ReplaceAllString(out, `"other_cores": 0`)
 	out0 := out
 	path := filepath.Join(t.TempDir(), "ours.json")
 	if err := os.WriteFile(path, []byte(out), 0o644); err != nil {
