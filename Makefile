@@ -37,7 +37,7 @@ export JUPYTER_DATA_DIR ?= $(CURDIR)/.jupyter
 
 RUN_NOTEBOOKS := bash scripts/run-notebooks.sh
 
-.PHONY: help deps kernel build vet unit notebooks test demo lab bench gobench clean distclean fuzz fuzz-short
+.PHONY: help deps kernel build vet unit notebooks test demo lab bench gobench clean distclean fuzz fuzz-short fuzz-long
 .PHONY: test-browser test-torch
 
 help: ## list the targets
@@ -97,6 +97,7 @@ FUZZ_TARGETS := nmflow/data:FuzzParseIDX nmflow/data:FuzzParseCIFAR nmflow/data:
 	nmflow/interop:FuzzPickle nmflow/interop:FuzzTorch nmflow/interop:FuzzNpy nmflow/interop:FuzzNpz
 FUZZ_SHORT ?= 5s
 FUZZ_TIME ?= 2m
+FUZZ_LONG ?= 10m
 define run-fuzz
 	@set -e; mkdir -p _build/fuzz; cache=$$($(GO) env GOCACHE)/fuzz/$$($(GO) list -m); built=""; \
 	for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; bin=$(CURDIR)/_build/fuzz/$$(basename $$pkg).test; \
@@ -115,6 +116,9 @@ fuzz: ## fuzz every parser for FUZZ_TIME each (default 2m); prints execs and cor
 
 fuzz-short: ## fuzz every parser for FUZZ_SHORT each (default 5s): the pass CI runs
 	$(call run-fuzz,$(FUZZ_SHORT))
+
+fuzz-long: ## fuzz every parser for FUZZ_LONG each (default 10m, 1.5 h for all nine): before a release, never in CI
+	$(call run-fuzz,$(FUZZ_LONG))
 
 bench: ## nmflow bench against PyTorch (OpenBLAS, all cores): BENCH_ROUNDS interleaved rounds (default 3), medians, ratios, roofline, checks; BENCH_FLAGS, e.g. --quick; docs/bench.md
 	@bash scripts/install-deps.sh --bench

@@ -2,6 +2,7 @@ package arch
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -85,6 +86,27 @@ func ParseWidths(s string) ([]int, error) {
 }
 
 // String is a short human name, e.g. "mlp 784-32-10".
+// CheckLayout says whether l is the layout of the net s describes (shapes and offsets; names may
+// differ): files record both, and every consumer builds nets from one and slices weights by the
+// other, so a disagreement (damaged or edited metadata) would give silently wrong nets.
+func (s Spec) CheckLayout(l Layout) error {
+	net, err := New(s)
+	if err != nil {
+		return fmt.Errorf("arch %s is invalid: %v", s, err)
+	}
+	want := net.Layout()
+	if len(want.Segments) != len(l.Segments) {
+		return fmt.Errorf("arch %s has %d parameter tensors (P=%d), the layout %d (P=%d)", s, len(want.Segments), want.Size(), len(l.Segments), l.Size())
+	}
+	for i, w := range want.Segments {
+		g := l.Segments[i]
+		if !slices.Equal(w.Shape, g.Shape) || w.Offset != g.Offset {
+			return fmt.Errorf("arch %s has %s of shape %v at %d, the layout %s of shape %v at %d", s, w.Name, w.Shape, w.Offset, g.Name, g.Shape, g.Offset)
+		}
+	}
+	return nil
+}
+
 func (s Spec) String() string {
 	dims := func(ds []int) string {
 		parts := make([]string, len(ds))

@@ -14,6 +14,9 @@ import (
 	_ "github.com/gomlx/gomlx/backends/default" // registers "go" and, with cgo, "xla"
 )
 
+// noAutoInstallEnv is go-xla's switch against downloading PJRT plugins (see autoinstall.go).
+const noAutoInstallEnv = "GOMLX_NO_AUTO_INSTALL"
+
 // EnvBackend is the variable GoMLX itself reads ("go", "xla:cuda", "xla:/abs/plugin.so", ...).
 const EnvBackend = "GOMLX_BACKEND"
 
@@ -64,12 +67,8 @@ func Current() Info {
 
 // New creates a fresh backend following the package's selection order.
 func New() (compute.Backend, Info, error) {
-	// Never let go-xla download plugins: these machines are offline and a download would hang or fail.
-	if os.Getenv("GOMLX_NO_AUTO_INSTALL") == "" {
-		_ = os.Setenv("GOMLX_NO_AUTO_INSTALL", "1")
-	}
 	if cfg := strings.TrimSpace(os.Getenv(EnvBackend)); cfg != "" {
-		b, err := compute.NewWithConfig(cfg)
+		b, err := newWithConfig(cfg)
 		if err != nil {
 			return nil, Info{}, fmt.Errorf("backend: GOMLX_BACKEND=%q failed: %w (unset it to fall back to the pure-Go backend, or set GOMLX_BACKEND=go)", cfg, err)
 		}
@@ -79,14 +78,14 @@ func New() (compute.Backend, Info, error) {
 	if registered("xla") {
 		for _, cfg := range xlaCandidates() {
 			setCUDADataDir(cfg)
-			b, err := compute.NewWithConfig(cfg)
+			b, err := newWithConfig(cfg)
 			if err == nil {
 				return b, Info{Config: cfg, Name: b.Description(), Reason: "plugin found"}, nil
 			}
 			tried = append(tried, fmt.Sprintf("%s: %v", cfg, firstLine(err.Error())))
 		}
 	}
-	b, err := compute.NewWithConfig("go")
+	b, err := newWithConfig("go")
 	if err != nil {
 		return nil, Info{}, fmt.Errorf("backend: pure-Go backend failed: %w", err)
 	}
@@ -100,6 +99,17 @@ func New() (compute.Backend, Info, error) {
 		fmt.Fprintf(Notice, "nmflow: using the pure-Go backend: %s; for a GPU set GOMLX_BACKEND=xla:/abs/path/xla_cuda_plugin.so or PJRT_PLUGIN_LIBRARY_PATH (see README, \"GPU\")\n", why)
 	}
 	return b, Info{Config: "go", Name: b.Description(), Reason: "fallback"}, nil
+}
+
+// newWithConfig is compute.NewWithConfig with its panics (an unknown backend name panics there)
+// turned into errors, so a typo in GOMLX_BACKEND never shows a stack trace.
+func newWithConfig(cfg string) (b compute.Backend, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			b, err = nil, fmt.Errorf("%s", firstLine(fmt.Sprint(r)))
+		}
+	}()
+	return compute.NewWithConfig(cfg)
 }
 
 func registered(name string) bool {

@@ -3,6 +3,7 @@ package backend
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -61,5 +62,36 @@ func TestPluginsInSearchPath(t *testing.T) {
 	got := PluginsInSearchPath()
 	if len(got) != 1 || got[0] != f {
 		t.Fatalf("got %v, want [%s]", got, f)
+	}
+}
+
+func TestUnknownBackendNameIsAnErrorNotAStackTrace(t *testing.T) {
+	t.Setenv(EnvBackend, "foo")
+	_, _, err := New()
+	if err == nil || !strings.Contains(err.Error(), `GOMLX_BACKEND="foo"`) || !strings.Contains(err.Error(), "can't find backend") ||
+		!strings.Contains(err.Error(), "GOMLX_BACKEND=go") {
+		t.Fatalf("want an error naming the backend and the fix, got %v", err)
+	}
+}
+
+// The variable is set by this package's init when the environment lacks it, in a child process
+// started without it (this test binary's own environment has it from the Makefile).
+func TestAutoInstallIsOffWithoutTheVariable(t *testing.T) {
+	if os.Getenv("NMFLOW_AUTOINSTALL_CHILD") == "1" {
+		if v, ok := os.LookupEnv(noAutoInstallEnv); !ok || v != "1" {
+			t.Fatalf("in-process %s = %q, %v", noAutoInstallEnv, v, ok)
+		}
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestAutoInstallIsOffWithoutTheVariable$", "-test.v")
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, noAutoInstallEnv+"=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, "NMFLOW_AUTOINSTALL_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS") {
+		t.Fatalf("child: %v\n%s", err, out)
 	}
 }

@@ -1,6 +1,9 @@
 package data
 
-import "testing"
+import (
+	"bytes"
+	"testing"
+)
 
 // Fuzz targets for the dataset parsers: no input may panic or allocate more than its own size
 // suggests, and whatever parses must be self-consistent. `make fuzz-short` runs each briefly in
@@ -34,21 +37,35 @@ func FuzzParseIDX(f *testing.F) {
 	})
 }
 
+// FuzzParseCIFAR checks the parser against the format rather than against itself: a batch
+// parses exactly when it is a non-empty whole number of records whose label bytes are all below
+// the class count, and what parses re-encodes (label byte, then the 3072 pixels) to the input.
 func FuzzParseCIFAR(f *testing.F) {
-	f.Add(cifarBytes(2, 0))
-	f.Add(cifarBytes(1, 9)[:cifarRecord-1])
-	f.Fuzz(func(t *testing.T, b []byte) {
-		img, lbl, err := ParseCIFAR(b, 10)
+	f.Add(cifarBytes(2, 0), uint8(10))
+	f.Add(cifarBytes(1, 9)[:cifarRecord-1], uint8(10))
+	f.Add(cifarBytes(3, 9), uint8(9))
+	f.Fuzz(func(t *testing.T, b []byte, classes uint8) {
+		valid := len(b) > 0 && len(b)%cifarRecord == 0
+		for i := 0; valid && i < len(b); i += cifarRecord {
+			valid = b[i] < classes
+		}
+		img, lbl, err := ParseCIFAR(b, int(classes))
+		if (err == nil) != valid {
+			t.Fatalf("%d bytes, %d classes: valid %v, parse error %v", len(b), classes, valid, err)
+		}
 		if err != nil {
 			return
 		}
-		if len(img) != len(lbl)*(cifarRecord-1) || len(lbl)*cifarRecord != len(b) {
-			t.Fatalf("%d labels, %d pixels from %d bytes", len(lbl), len(img), len(b))
+		if len(img) != len(lbl)*(cifarRecord-1) {
+			t.Fatalf("%d labels with %d pixels", len(lbl), len(img))
 		}
-		for _, l := range lbl {
-			if l < 0 || l >= 10 {
-				t.Fatalf("label %d out of range", l)
-			}
+		again := make([]byte, 0, len(b))
+		for i, l := range lbl {
+			again = append(again, byte(l))
+			again = append(again, img[i*(cifarRecord-1):(i+1)*(cifarRecord-1)]...)
+		}
+		if !bytes.Equal(again, b) {
+			t.Fatal("the parsed images and labels do not re-encode to the input")
 		}
 	})
 }

@@ -5,10 +5,15 @@
 //   - MethodMMFM, NM-MMFM (§3): flow matching on a path through the run's intermediate checkpoints
 //     (Config.Intermediates of them): a not-a-knot cubic spline or a piecewise-linear interpolant
 //     (package spline) with constant or adaptive noise (MMFMConfig); the network regresses the
-//     path's derivative. Without intermediates it is CFM.
-//   - MethodJKO, NM-JKO (§4): a scalar potential V fitted on consecutive checkpoint pairs through
-//     the JKO optimality condition ‖τ∇V(x_{k+1}) + x_{k+1} − x_k‖²; sampling takes one explicit step
-//     x ← x − τ∇V(x) per checkpoint interval (JKOConfig).
+//     path's derivative or the endpoint of its tangent. Without intermediates it is CFM.
+//   - MethodJKO, NM-JKO (§4): a scalar potential V fitted on consecutive checkpoint pairs by
+//     ‖τ∇V(x_k) + x_{k+1} − x_k‖², so that sampling's explicit steps x ← x − τ∇V(x), one per
+//     checkpoint interval, evaluate V where it was trained (JKOConfig).
+//
+// From a fresh source draw x0 (the default independent coupling) MMFM and JKO re-root each run at
+// x0: anchor j becomes a_j + (1 − t_j)·(x0 − θ0), see mmfm.go. Before fitting, the zoo's hidden
+// units are permuted into one order (Config.Align, package align): otherwise the zoo is a mixture
+// of permuted copies and the meta-model averages unrelated units.
 //
 // Model.CompareMarginals stops generated nets at the checkpoint times and measures their W1
 // distance to the real checkpoints (the paper's Figure 3); SampleOptions.At keeps the states at
@@ -18,7 +23,8 @@
 // sample x0 and a final checkpoint x1 (Config.Target, default the last), a time t ~ U(0,1), the
 // point x_t = (1−t)·x0 + t·x1 (+ σ·ε with Config.Sigma), and regresses the network on the
 // conditional target u = x1 − x0 (Config.Predict = PredictVelocity), or on x1 through an
-// endpoint prediction whose velocity is (D − x_t)/(1 − t) (PredictTarget). Sampling integrates
+// endpoint prediction whose velocity is (D − x_t)/(1 − t) (PredictTarget, the default: the network
+// then only denoises towards trained weights, and need not carry the source draw through). Sampling integrates
 // dx/dt = v_φ(x, t) from t = 0 to 1 with package solve (Euler, midpoint, RK4, Dopri5).
 //
 // The pieces:
@@ -30,9 +36,10 @@
 //   - Source: where t = 0 lives. SourceKaiming draws from the zoo's own init law (traj.Meta.Init,
 //     e.g. PyTorch's default) pushed into normalized space, so the flow starts where gradient
 //     descent starts; SourceGaussian is N(0, I) in normalized space.
-//   - Couplings of x0 and x1 in a minibatch: CouplingTrajectory pairs each run's own init with its
-//     own final weights (Kaiming source only; the default there), CouplingIndependent draws fresh
-//     sources (the default for the Gaussian source), CouplingOT re-pairs independent draws by the
+//   - Couplings of x0 and x1 in a minibatch: CouplingIndependent draws fresh sources (the default:
+//     it generalizes to new inits), CouplingTrajectory pairs each run's own init with its own path
+//     (Kaiming source only: R runs are too few to learn how a new init moves, so it retraces the
+//     zoo's runs from their own inits, SampleOptions.From), CouplingOT re-pairs independent draws by the
 //     exact optimal assignment under squared Euclidean cost inside each batch (Tong et al.).
 //   - Velocity: a residual MLP with LayerNorm, SiLU and a sinusoidal time embedding (NetConfig);
 //     its output layer starts at zero. The two layers as wide as the base nets (input and output)
@@ -53,7 +60,7 @@
 //
 // A typical session:
 //
-//	m, err := flow.Fit(ctx, zoo, flow.Config{Steps: 2000}, flow.Options{Dir: "models/cfm"})
+//	m, err := flow.Fit(ctx, zoo, flow.Config{}, flow.Options{Dir: "models/cfm"}) // the defaults
 //	...
 //	s, err := m.Sample(100, flow.SampleOptions{Solve: solve.Options{Method: "rk4", Steps: 50}, Seed: 1})
 //	acc, loss, err := eval.Accuracy(be, net, s.Weights, s.N, test, nil, nil, 0)

@@ -6,9 +6,11 @@ import (
 	"time"
 
 	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/model/initializer"
 )
 
 // NM-JKO(k) (METHODS.md §4, after JKOnet*): a scalar potential V_ψ(x[, t]) whose gradient moves
@@ -45,8 +47,11 @@ func (c JKOConfig) validate() error {
 }
 
 // potential returns V(x, t) [B] and ∇_x V [B,D] of a softplus MLP with Net.Width units and
-// Net.Depth hidden layers after the first: V = w·softplus(a_L) + b, a_{l+1} = W_l·softplus(a_l) + b_l,
-// a_1 = W_in·x (+ W_t·emb(t)) + b_in.
+// Net.Depth hidden layers after the first, plus a separable quadratic:
+// V = w·softplus(a_L) + b + c·x + ½·Σ d_i·x_i², a_{l+1} = W_l·softplus(a_l) + b_l,
+// a_1 = W_in·x (+ W_t·emb(t)) + b_in. The MLP's gradient W_inᵀ·δ lies in a Width-dimensional
+// subspace of the D weights, so on its own it cannot pull every coordinate of a fresh init
+// towards the trained nets; c + d ⊙ x (2·D parameters, starting at zero) can.
 func potential(scope *model.Scope, cfg Config, x, t *Node) (v, grad *Node) {
 	g := x.Graph()
 	net := cfg.Net
@@ -67,12 +72,18 @@ func potential(scope *model.Scope, cfg Config, x, t *Node) (v, grad *Node) {
 	wOut, bOut := denseVars(scope.In("out"), net.Width, 1, false)
 	wo := wOut.NodeValue(g) // [1, Width]
 	v = Reshape(Add(DotGeneral(Softplus(a), []int{1}, nil, wo, []int{1}, nil), InsertAxes(bOut.NodeValue(g), 0)), -1)
+	d := x.Shape().Dimensions[1]
+	sep := scope.In("separable").WithInitializer(initializer.Zero)
+	lin := InsertAxes(sep.VariableWithShape("linear", shapes.Make(dtypes.Float32, d)).NodeValue(g), 0)
+	quad := InsertAxes(sep.VariableWithShape("quadratic", shapes.Make(dtypes.Float32, d)).NodeValue(g), 0)
+	v = Add(v, ReduceSum(Add(Mul(lin, x), MulScalar(Mul(quad, Square(x)), 0.5)), 1))
+	sepGrad := Add(lin, Mul(quad, x))
 	// Backward by hand: δ_L = w ⊙ σ(a_L), δ_l = (W_lᵀ·δ_{l+1}) ⊙ σ(a_l), ∇_x V = W_inᵀ·δ_1.
 	delta := Mul(Sigmoid(pre[len(pre)-1]), wo)
 	for i := net.Depth - 1; i >= 0; i-- {
 		delta = Mul(DotGeneral(delta, []int{1}, nil, ws[i], []int{0}, nil), Sigmoid(pre[i]))
 	}
-	return v, DotGeneral(delta, []int{1}, nil, win, []int{0}, nil)
+	return v, Add(DotGeneral(delta, []int{1}, nil, win, []int{0}, nil), sepGrad)
 }
 
 // jkoLoss is the mean over the batch of ‖τ·∇V(x_k, t_{k+1}) + x_{k+1} − x_k‖² / D.

@@ -12,7 +12,9 @@ import (
 	"github.com/nmflow/nmflow/nmflow/data"
 	"github.com/nmflow/nmflow/nmflow/eval"
 	"github.com/nmflow/nmflow/nmflow/flow"
+	"github.com/nmflow/nmflow/nmflow/task"
 	"github.com/nmflow/nmflow/nmflow/traj"
+	"github.com/nmflow/nmflow/nmflow/vae"
 	"github.com/nmflow/nmflow/nmflow/zoo"
 )
 
@@ -77,14 +79,7 @@ func generatedAccuracy(t *testing.T, z *traj.Zoo, cfg flow.Config, n int) float6
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sum float64
-	for _, a := range acc {
-		if math.IsNaN(float64(a)) {
-			t.Fatal("a generated net has NaN accuracy")
-		}
-		sum += float64(a)
-	}
-	return sum / float64(n)
+	return meanAcc(t, acc)
 }
 
 func TestGeneratedNetsWork(t *testing.T) {
@@ -109,5 +104,95 @@ func TestGeneratedNetsWork(t *testing.T) {
 				t.Errorf("%s: generated nets reach %.3f = %.0f%% of the zoo's %.3f; want ≥ %.0f%%", c.method, acc, 100*acc/zooAcc, zooAcc, 100*c.frac)
 			}
 		})
+	}
+}
+
+// meanAcc is the mean of accuracies, failing on NaN.
+func meanAcc(t *testing.T, acc []float32) float64 {
+	t.Helper()
+	var sum float64
+	for _, a := range acc {
+		if math.IsNaN(float64(a)) {
+			t.Fatal("a generated net has NaN accuracy")
+		}
+		sum += float64(a)
+	}
+	return sum / float64(len(acc))
+}
+
+// A latent flow (weight VAE + flow on its latents) must decode to working nets too.
+func TestGeneratedNetsWorkLatent(t *testing.T) {
+	z, zooAcc := qualityZoo(t)
+	ctx := context.Background()
+	v, err := vae.Fit(ctx, z, vae.Config{LatentDim: 16, Width: 128, Steps: 600, Seed: 2}, vae.Options{Progress: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lf, err := vae.FitLatent(ctx, v, z, flow.Config{Steps: 400, Net: flow.NetConfig{Width: 64}, Seed: 1}, flow.Options{Progress: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := lf.Sample(16, flow.SampleOptions{Seed: 77})
+	if err != nil {
+		t.Fatal(err)
+	}
+	be, _, _ := backend.Default()
+	accs, _, err := eval.ZooAccuracy(be, z, s.Weights, 16, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc := meanAcc(t, accs)
+	t.Logf("latent: generated %.3f, zoo %.3f (%.0f%%)", acc, zooAcc, 100*acc/zooAcc)
+	if !(acc >= 0.80*zooAcc) {
+		t.Errorf("latent flow: decoded nets reach %.3f = %.0f%% of the zoo's %.3f; want ≥ 80%%", acc, 100*acc/zooAcc, zooAcc)
+	}
+}
+
+// A conditional model on two distinct tasks (MNIST and Fashion-MNIST zoos of the same
+// architecture) must generate working nets for each task at guidance 2.
+func TestGeneratedNetsWorkConditional(t *testing.T) {
+	backend.Notice = io.Discard
+	ctx := context.Background()
+	cfg := zoo.Config{Arch: arch.MLP([]int{1, 28, 28}, 10, 8), Runs: 12, Epochs: 1, Checkpoints: 2,
+		BatchSize: 64, LR: 0.05, Momentum: 0.9, Seed: 6, TrainSize: 6000, TestSize: 1000}
+	set, err := task.Train(ctx, t.TempDir(), []string{"mnist", "fashion-mnist"}, cfg, data.Options{}, zoo.Options{Progress: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tasks, err := set.CondTasks(20, data.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := flow.FitConditional(ctx, tasks, flow.Config{Steps: 500, Net: flow.NetConfig{Width: 64}, Seed: 1}, flow.Options{Progress: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	be, _, _ := backend.Default()
+	for i, tk := range tasks {
+		sup, err := task.Support(tk.Pool, m.Config.Cond.K, 9)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := m.Sample(16, flow.SampleOptions{Seed: 77, Cond: &flow.Condition{Support: sup, Guidance: 2}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds, err := task.Load(tk.Name, data.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		accs, err := task.Accuracy(be, tk.Zoo.Meta.Arch, tk.Zoo.Meta.Dataset, ds, s.Weights, 16, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		acc := meanAcc(t, accs)
+		var zooAcc float64
+		for r := range tk.Zoo.Runs {
+			zooAcc += float64(tk.Zoo.Metric(traj.MetricTestAcc, r, tk.Zoo.Checkpoints-1)) / float64(tk.Zoo.Runs)
+		}
+		t.Logf("conditional %s (task %d): generated %.3f, zoo %.3f (%.0f%%)", tk.Name, i, acc, zooAcc, 100*acc/zooAcc)
+		if !(acc >= 0.80*zooAcc) {
+			t.Errorf("conditional %s: generated nets reach %.3f = %.0f%% of the task zoo's %.3f; want ≥ 80%%", tk.Name, acc, 100*acc/zooAcc, zooAcc)
+		}
 	}
 }

@@ -66,12 +66,12 @@ type Config struct {
 	Target      int     `json:"target"`
 	Steps       int     `json:"steps"`        // optimizer steps (default 1000)
 	BatchSize   int     `json:"batch_size"`   // default 64
-	LR          float64 `json:"lr"`           // peak learning rate (default 1e-3)
+	LR          float64 `json:"lr"`           // peak learning rate (default 3e-3)
 	WarmUp      int     `json:"warmup"`       // linear warm-up steps (default Steps/20)
 	MinLR       float64 `json:"min_lr"`       // cosine floor as a fraction of LR (default 0.01)
 	WeightDecay float64 `json:"weight_decay"` // AdamW decoupled decay (default 0.01)
 	Clip        float64 `json:"clip"`         // global gradient-norm clip (default 1; <0 disables)
-	EMA         float64 `json:"ema"`          // EMA decay of the weights used for sampling (default 0.999)
+	EMA         float64 `json:"ema"`          // EMA decay of the weights used for sampling (default 0.99)
 	Seed        uint64  `json:"seed"`
 	// Cond makes the model conditional on a task's support set (FitConditional; see CondConfig).
 	// nil: unconditional, as before (the field is left out of model.json).
@@ -80,7 +80,7 @@ type Config struct {
 
 // defaultSchedule is a fit's learning rate, cosine floor and weight decay unless set; the warm-up
 // defaults to Steps/20.
-var defaultSchedule = optim.Schedule{LR: 1e-3, MinLR: 0.01, WeightDecay: 0.01}
+var defaultSchedule = optim.Schedule{LR: 3e-3, MinLR: 0.01, WeightDecay: 0.01}
 
 // Defaults fills unset fields and validates.
 func (c Config) Defaults() (Config, error) {
@@ -133,7 +133,7 @@ func (c Config) Defaults() (Config, error) {
 		c.Clip = 1
 	}
 	if c.EMA == 0 {
-		c.EMA = 0.999
+		c.EMA = 0.99
 	}
 	switch {
 	case c.Method != MethodCFM && c.Method != MethodMMFM && c.Method != MethodJKO:

@@ -1,6 +1,7 @@
 package interop
 
 import (
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"path/filepath"
@@ -155,6 +156,9 @@ func AssembleZoo(dir string, opt AssembleOptions) (*traj.Zoo, *ZooReport, error)
 			}
 			flat, mrep, err := Map(sd, l, mopt)
 			if err != nil {
+				if rep.First != nil {
+					return nil, nil, fmt.Errorf("interop: %s is not saved like %s, whose mapping every file must follow: %w", path, rep.First.Source, err)
+				}
 				return nil, nil, err
 			}
 			if len(mrep.Lead) != 0 {
@@ -162,6 +166,11 @@ func AssembleZoo(dir string, opt AssembleOptions) (*traj.Zoo, *ZooReport, error)
 			}
 			if rep.First == nil {
 				rep.First, format = mrep, sd.Format
+				// Every other file maps as the first: the same keys, never a mapping of its own.
+				mopt.Keys = map[string]string{}
+				for _, m := range mrep.Matched {
+					mopt.Keys[m.Key] = m.Segment
+				}
 			}
 			copy(z.At(ri, ki), flat)
 			scalars = append(scalars, sd.Scalars)
@@ -201,11 +210,67 @@ func AssembleZoo(dir string, opt AssembleOptions) (*traj.Zoo, *ZooReport, error)
 			"import_pattern": bestPat,
 			"import_format":  format,
 			"steps_unit":     stepsUnit(unit, opt.StepsPerEpoch),
-			"key_prefix":     rep.First.Prefix,
-			"key_naming":     rep.First.Naming,
 		},
 	}
+	recordKeys(z.Meta.Extra, rep.First)
 	return z, rep, nil
+}
+
+// Metadata keys (traj.Meta.Extra) of an imported zoo that record how its file keys map.
+const (
+	// ExtraSourceKeys: a JSON list of the source state_dict keys, one per layout segment in
+	// order (Match.Source), from which `nmflow export --keys source` writes files that the
+	// user's own module loads.
+	ExtraSourceKeys = "source_keys"
+	ExtraKeyPrefix  = "key_prefix"    // Report.Prefix
+	ExtraKeyNaming  = "key_naming"    // Report.Naming
+	ExtraContainer  = "key_container" // Report.Container
+)
+
+func recordKeys(extra map[string]string, rep *Report) {
+	keys := make([]string, len(rep.Matched))
+	for i, m := range rep.Matched {
+		keys[i] = m.Source
+	}
+	b, _ := json.Marshal(keys)
+	extra[ExtraSourceKeys] = string(b)
+	extra[ExtraKeyPrefix], extra[ExtraKeyNaming], extra[ExtraContainer] = rep.Prefix, rep.Naming, rep.Container
+}
+
+// SourceKeys returns the source state_dict keys an imported zoo recorded (ExtraSourceKeys), one
+// per segment of its layout; nil when it recorded none (a zoo nmflow trained, generated weights).
+func SourceKeys(meta traj.Meta) ([]string, error) {
+	raw, ok := meta.Extra[ExtraSourceKeys]
+	if !ok {
+		return nil, nil
+	}
+	var keys []string
+	if err := json.Unmarshal([]byte(raw), &keys); err != nil {
+		return nil, fmt.Errorf("interop: metadata %s is not a JSON list of strings: %v", ExtraSourceKeys, err)
+	}
+	if len(keys) != len(meta.Layout.Segments) {
+		return nil, fmt.Errorf("interop: metadata %s has %d keys for a layout of %d tensors", ExtraSourceKeys, len(keys), len(meta.Layout.Segments))
+	}
+	seen := map[string]bool{}
+	for _, k := range keys {
+		if k == "" || seen[k] {
+			return nil, fmt.Errorf("interop: metadata %s holds an empty or repeated key %q", ExtraSourceKeys, k)
+		}
+		seen[k] = true
+	}
+	return keys, nil
+}
+
+// SourceRename names each layout segment by its source key (from SourceKeys), for FromFlat.
+func SourceRename(l arch.Layout, keys []string) (func(string) string, error) {
+	if len(keys) != len(l.Segments) {
+		return nil, fmt.Errorf("interop: %d source keys for a layout of %d tensors", len(keys), len(l.Segments))
+	}
+	m := make(map[string]string, len(keys))
+	for i, s := range l.Segments {
+		m[s.Name] = keys[i]
+	}
+	return func(n string) string { return m[n] }, nil
 }
 
 func stepsUnit(unit string, perEpoch int) string {
@@ -340,14 +405,17 @@ func ImportFile(path string, opt AssembleOptions) (*traj.Zoo, *Report, error) {
 	}
 	z.Meta = traj.Meta{Kind: traj.KindZoo, Arch: opt.Spec, Layout: l, Init: opt.Init,
 		Dataset: traj.DatasetMeta{Name: opt.Dataset, Source: "imported from " + path},
-		Extra: map[string]string{"imported_from": path, "import_format": sd.Format, "steps_unit": "checkpoint index",
-			"key_prefix": rep.Prefix, "key_naming": rep.Naming}}
+		Extra:   map[string]string{"imported_from": path, "import_format": sd.Format, "steps_unit": "checkpoint index"}}
+	recordKeys(z.Meta.Extra, rep)
 	return z, rep, nil
 }
 
-// SampleFile returns the first checkpoint file under dir (sorted by path), e.g. to read an
-// architecture off it with InferSpec before assembling the zoo.
+// SampleFile returns the first checkpoint file under dir (sorted by path), or dir itself when it
+// is a GoMLX checkpoint folder, e.g. to read an architecture off it with InferSpec before Import.
 func SampleFile(dir string) (string, error) {
+	if IsGoMLXCheckpoint(dir) {
+		return dir, nil
+	}
 	files, err := listFiles(dir)
 	if err != nil {
 		return "", err
@@ -358,4 +426,18 @@ func SampleFile(dir string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("interop: %s holds no checkpoint files (%s)", dir, strings.Join(sortedKeys(checkpointExts), ", "))
+}
+
+// Import builds a zoo from path: a folder of per-run checkpoint files (AssembleZoo), a GoMLX
+// checkpoint folder or one file (ImportFile: one net, or nets stacked [R] or [R, K+1]). Every
+// form goes through Map, so the same mapping rules, report and recorded source keys apply.
+func Import(path string, opt AssembleOptions) (*traj.Zoo, *ZooReport, error) {
+	if isDir(path) && !IsGoMLXCheckpoint(path) {
+		return AssembleZoo(path, opt)
+	}
+	z, rep, err := ImportFile(path, opt)
+	if err != nil {
+		return nil, nil, err
+	}
+	return z, &ZooReport{Files: 1, Runs: []int{0}, First: rep}, nil
 }

@@ -5,28 +5,29 @@ import (
 
 	"github.com/nmflow/nmflow/nmflow/arch"
 	"github.com/nmflow/nmflow/nmflow/interop"
-	"github.com/nmflow/nmflow/nmflow/traj"
 )
 
-// Load a zoo of PyTorch training runs: a folder run0/epoch0.pt … run2/epoch3.pt, each file a
-// torch.save({"model": net.state_dict(), "epoch": e, "train_loss": ..., "test_acc": ...}) of an
-// MLP 16-8-6-3. The result is an nmflow trajectory zoo, ready for traj.WriteZoo and flow.Fit.
+// Load a zoo saved by the most ordinary PyTorch loop: net = nn.Sequential(nn.Linear(12, 5),
+// nn.ReLU(), nn.Linear(5, 3)) and torch.save(net.state_dict(), f"run{r}/epoch{k}.pt"). The keys
+// 0.weight, 2.weight, ... are matched to the MLP's layers by order and shape, and recorded so
+// that an export loads back into the same nn.Sequential. The zoo is ready for traj.WriteZoo and
+// flow.Fit.
 func Example() {
-	spec := arch.MLP([]int{1, 4, 4}, 3, 8, 6)
-	z, rep, err := interop.AssembleZoo("testdata/torchzoo", interop.AssembleOptions{
-		Spec: spec, Init: arch.InitPyTorch, Dataset: "toy", StepsPerEpoch: 6})
+	spec := arch.MLP([]int{12}, 3, 5)
+	z, rep, err := interop.AssembleZoo("testdata/byo/zoo", interop.AssembleOptions{Spec: spec, Init: arch.InitPyTorch})
 	if err != nil {
 		panic(err)
 	}
 	fmt.Println(rep.First)
-	fmt.Printf("%d runs × %d checkpoints × %d params, steps %v, metrics %v\n", z.Runs, z.Checkpoints, z.Params, z.Steps, rep.Metrics)
-	for r := 0; r < z.Runs; r++ {
-		fmt.Printf("run %d: test_acc %.2f → %.2f\n", r, z.Metric(traj.MetricTestAcc, r, 0), z.Metric(traj.MetricTestAcc, r, 3))
-	}
+	fmt.Printf("%d runs × %d checkpoints × %d params, epochs %v\n", z.Runs, z.Checkpoints, z.Params, z.Steps)
+	keys, _ := interop.SourceKeys(z.Meta)
+	fmt.Println("source keys:", keys)
 	// Output:
-	// testdata/torchzoo/run0/epoch0.pt: 6/6 layout tensors found (prefix "model.", layout names)
-	// 3 runs × 4 checkpoints × 211 params, steps [0 6 12 18], metrics [test_acc train_loss]
-	// run 0: test_acc 0.40 → 0.66
-	// run 1: test_acc 0.32 → 0.80
-	// run 2: test_acc 0.32 → 0.80
+	// testdata/byo/zoo/run0/epoch0.pt: 4/4 layout tensors found (prefix "", source names)
+	//   0.weight [5 12] -> fc1.weight
+	//   0.bias [5] -> fc1.bias
+	//   2.weight [3 5] -> fc2.weight
+	//   2.bias [3] -> fc2.bias
+	// 2 runs × 3 checkpoints × 83 params, epochs [0 1 2]
+	// source keys: [0.weight 0.bias 2.weight 2.bias]
 }

@@ -3,6 +3,7 @@ package interop
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 )
 
@@ -43,9 +44,20 @@ func FuzzPickle(f *testing.F) {
 	f.Add([]byte("\x80\x02]q\x00h\x00a."))
 	f.Add(tensorPickle(6, 0, []int64{2, 3}, []int64{3, 1}))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		// Bounded allocation: a pickle may claim huge lengths (BINBYTES8, LONG4, frames), but the
+		// unpickler may only allocate in proportion to its input.
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
 		v, err := (&unpickler{data: b, persistentLoad: func(pid any) (any, error) { return pid, nil }}).load()
 		if err == nil {
-			_ = flatten(newStateDict("", ""), v, 2*len(b)+64)
+			sd := newStateDict("", "")
+			if flatten(sd, v, 2*len(b)+64) == nil {
+				checkParsed(t, sd)
+			}
+		}
+		runtime.ReadMemStats(&after)
+		if grew := after.TotalAlloc - before.TotalAlloc; grew > uint64(256*len(b))+8<<20 {
+			t.Fatalf("a %d-byte pickle allocated %d bytes", len(b), grew)
 		}
 	})
 }

@@ -100,6 +100,9 @@ type unpickler struct {
 	persistentLoad func(pid any) (any, error)
 	// call handles REDUCE/NEWOBJ on a class; ok=false leaves the class unknown (an inert pyObject).
 	call func(g pyGlobal, args pyTuple) (v any, ok bool, err error)
+	// vet, when set, sees every class the pickle names (GLOBAL, state nil) and every object it
+	// builds (BUILD, with the object's state); its error stops the load at once.
+	vet func(g pyGlobal, state any) error
 }
 
 type pickleError struct {
@@ -449,6 +452,11 @@ func (u *unpickler) step(op byte) (stop bool, err error) {
 		if err != nil {
 			return false, err
 		}
+		if u.vet != nil {
+			if err := u.vet(pyGlobal{mod, name}, nil); err != nil {
+				return false, err
+			}
+		}
 		u.push(pyGlobal{mod, name})
 	case 0x93: // STACK_GLOBAL
 		in, err := u.popN(2)
@@ -459,6 +467,11 @@ func (u *unpickler) step(op byte) (stop bool, err error) {
 		ns, ok2 := in[1].(string)
 		if !ok1 || !ok2 {
 			return false, u.fail("STACK_GLOBAL needs two strings, got %s and %s", typeName(in[0]), typeName(in[1]))
+		}
+		if u.vet != nil {
+			if err := u.vet(pyGlobal{ms, ns}, nil); err != nil {
+				return false, err
+			}
 		}
 		u.push(pyGlobal{ms, ns})
 	case 'R', 0x81, 0x92: // REDUCE, NEWOBJ: callable(*args); NEWOBJ_EX: cls(*args, **kwargs)
@@ -495,6 +508,11 @@ func (u *unpickler) step(op byte) (stop bool, err error) {
 				}
 			}
 		case *pyObject:
+			if u.vet != nil {
+				if err := u.vet(o.class, state); err != nil {
+					return false, err
+				}
+			}
 			o.state = state
 		}
 		// Anything else (an OrderedDict's _metadata attribute, ...) carries no tensors: ignored.

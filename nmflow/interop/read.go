@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -87,13 +88,64 @@ func ReadSafetensors(path string) (*StateDict, error) {
 		return nil, fmt.Errorf("interop: %w", err)
 	}
 	sd := newStateDict(FormatSafetensors, path)
-	// The codec returns a map, so file order is lost: natural name order keeps fc2 before fc10.
+	// File order (the structural mapping needs it) is the order of the data: the writer's order
+	// for nmflow's files; Python's safetensors sorts by name, which natural order then refines
+	// (fc2 before fc10).
+	offset := safetensorsOffsets(path)
 	names := sortedKeys(ts)
-	sort.SliceStable(names, func(i, j int) bool { return naturalLess(names[i], names[j]) })
+	sort.SliceStable(names, func(i, j int) bool {
+		if oi, oj := offset[names[i]], offset[names[j]]; oi != oj {
+			return oi < oj
+		}
+		return naturalLess(names[i], names[j])
+	})
 	for _, name := range names {
 		_ = sd.Add(name, ts[name])
 	}
 	return sd, nil
+}
+
+// IsGoMLXCheckpoint reports whether dir holds a GoMLX checkpoint (checkpoint-*.json), itself or
+// in its ckpt/ subfolder.
+func IsGoMLXCheckpoint(dir string) bool {
+	for _, d := range []string{dir, filepath.Join(dir, "ckpt")} {
+		if m, _ := filepath.Glob(filepath.Join(d, "checkpoint-*.json")); len(m) > 0 && isDir(d) {
+			return true
+		}
+	}
+	return false
+}
+
+// safetensorsOffsets returns where each tensor's data starts in an (already validated)
+// safetensors file; empty when the header cannot be read again.
+func safetensorsOffsets(path string) map[string]int64 {
+	out := map[string]int64{}
+	f, err := os.Open(path)
+	if err != nil {
+		return out
+	}
+	defer f.Close()
+	var n uint64
+	if binary.Read(f, binary.LittleEndian, &n) != nil || n > traj.MaxHeaderLen {
+		return out
+	}
+	head := make([]byte, n)
+	if _, err := io.ReadFull(f, head); err != nil {
+		return out
+	}
+	var entries map[string]json.RawMessage
+	if json.Unmarshal(head, &entries) != nil {
+		return out
+	}
+	for name, raw := range entries {
+		var e struct {
+			DataOffsets []int64 `json:"data_offsets"`
+		}
+		if json.Unmarshal(raw, &e) == nil && len(e.DataOffsets) == 2 {
+			out[name] = e.DataOffsets[0]
+		}
+	}
+	return out
 }
 
 // ReadGoMLX reads the latest GoMLX checkpoint in dir (or dir/ckpt): every variable, named by its
@@ -114,7 +166,21 @@ func ReadGoMLX(dir string) (*StateDict, error) {
 	for v := range store.IterVariables() {
 		vars = append(vars, v)
 	}
-	sort.Slice(vars, func(i, j int) bool { return vars[i].Path() < vars[j].Path() })
+	// File order is the order the model created its variables (layer by layer, weights before
+	// biases), which the structural mapping needs; the path order is the fallback.
+	order := gomlxFileOrder(dir)
+	rank := func(v *model.Variable) int {
+		if r, ok := order[v.Path()]; ok {
+			return r
+		}
+		return len(order)
+	}
+	sort.SliceStable(vars, func(i, j int) bool {
+		if ri, rj := rank(vars[i]), rank(vars[j]); ri != rj {
+			return ri < rj
+		}
+		return vars[i].Path() < vars[j].Path()
+	})
 	for _, v := range vars {
 		val, err := v.Value()
 		if err != nil {
@@ -129,11 +195,114 @@ func ReadGoMLX(dir string) (*StateDict, error) {
 			return nil, fmt.Errorf("interop: GoMLX checkpoint %s: variable %s: %w", dir, v.Path(), err)
 		}
 		name := strings.ReplaceAll(strings.TrimPrefix(v.Path(), "/"), "/", ".")
-		if err := sd.Add(name, Tensor{DType: dt, Shape: append([]int{}, val.Shape().Dimensions...), Data: data}); err != nil {
+		t := Tensor{DType: dt, Shape: append([]int{}, val.Shape().Dimensions...), Data: data}
+		if len(t.Shape) == 0 { // global_step, a learning rate: numbers, not weights
+			if x, _, err := Float32s(t); err == nil && len(x) == 1 {
+				sd.Scalars[name] = float64(x[0])
+			}
+			continue
+		}
+		if err := sd.Add(name, t); err != nil {
 			return nil, fmt.Errorf("interop: GoMLX checkpoint %s: %w", dir, err)
+		}
+		// The optimizer's and metrics' scopes are dicts of their own beside the model's variables.
+		if top, _, _ := strings.Cut(name, "."); gomlxStateScopes[top] || strings.HasSuffix(top, "Optimizer") {
+			if sd.Container == nil {
+				sd.Container = map[string]string{}
+			}
+			sd.Container[name] = top + "."
 		}
 	}
 	return sd, nil
+}
+
+// gomlxFileOrder returns the position of each variable path in the latest checkpoint-*.json of
+// dir (the one checkpoint.Load reads), which lists them in the order the model created them.
+func gomlxFileOrder(dir string) map[string]int {
+	matches, _ := filepath.Glob(filepath.Join(dir, "checkpoint-*.json"))
+	sort.Strings(matches)
+	order := map[string]int{}
+	if len(matches) == 0 {
+		return order
+	}
+	b, err := os.ReadFile(matches[len(matches)-1])
+	if err != nil {
+		return order
+	}
+	var meta struct {
+		Variables []struct{ ParameterName string }
+	}
+	if json.Unmarshal(b, &meta) != nil {
+		return order
+	}
+	for i, v := range meta.Variables {
+		if j := strings.Index(v.ParameterName, "/"); j >= 0 {
+			order[v.ParameterName[j:]] = i
+		}
+	}
+	return order
+}
+
+// gomlxStateScopes are the top scopes where GoMLX's trainer keeps state that is not the model's
+// (optimizer.Scope, metric.Scope, train.AccumulatedGradientsScope, schedules); optimizers also
+// use a scope named after themselves (AdamOptimizer).
+var gomlxStateScopes = map[string]bool{"optimizers": true, "metrics": true, "acc_grads": true, "cosine_schedule": true}
+
+// torchConventions returns sd with its weights in PyTorch's order, which Layouts use: a GoMLX
+// checkpoint's layers.Dense and layers.Convolution "weights" are [in, out] and [kh, kw, in, out]
+// (channels last), turned to [out, in] and [out, in, kh, kw]; the names turned are returned.
+// Other formats already are in that order.
+func torchConventions(sd *StateDict) (*StateDict, map[string]bool) {
+	if sd.Format != FormatGoMLX {
+		return sd, nil
+	}
+	out := *sd
+	out.Tensors = make(map[string]Tensor, len(sd.Tensors))
+	turned := map[string]bool{}
+	for _, name := range sd.Names {
+		t := sd.Tensors[name]
+		if strings.HasSuffix(name, ".weights") && (len(t.Shape) == 2 || len(t.Shape) == 4) {
+			perm := []int{1, 0}
+			if len(t.Shape) == 4 {
+				perm = []int{3, 2, 0, 1}
+			}
+			t = permute(t, perm)
+			turned[name] = true
+		}
+		out.Tensors[name] = t
+	}
+	return &out, turned
+}
+
+// permute returns t with its axes reordered: axis i of the result is axis perm[i] of t.
+func permute(t Tensor, perm []int) Tensor {
+	esize, _ := traj.DTypeSize(t.DType)
+	rank := len(t.Shape)
+	shape := make([]int, rank)
+	for i, p := range perm {
+		shape[i] = t.Shape[p]
+	}
+	stride := make([]int, rank) // strides of t's axes, in elements
+	acc := 1
+	for d := rank - 1; d >= 0; d-- {
+		stride[d], acc = acc, acc*t.Shape[d]
+	}
+	out := make([]byte, len(t.Data))
+	idx := make([]int, rank)
+	for e := range acc {
+		src := 0
+		for i, v := range idx {
+			src += v * stride[perm[i]]
+		}
+		copy(out[e*esize:(e+1)*esize], t.Data[src*esize:(src+1)*esize])
+		for i := rank - 1; i >= 0; i-- {
+			if idx[i]++; idx[i] < shape[i] {
+				break
+			}
+			idx[i] = 0
+		}
+	}
+	return Tensor{DType: t.DType, Shape: shape, Data: out}
 }
 
 var gomlxDTypes = map[dtypes.DType]string{

@@ -19,9 +19,13 @@ type Tensor = traj.Tensor
 type StateDict struct {
 	Names   []string          // tensor names in file order
 	Tensors map[string]Tensor // by name, e.g. "state_dict.fc1.weight"
-	Scalars map[string]float64
-	Format  string // FormatTorch, FormatSafetensors, FormatNpy, FormatNpz or FormatGoMLX
-	Path    string // the file or folder it was read from
+	// Container names the dict of the file that holds each tensor ("state_dict." for
+	// "state_dict.fc1.weight"; "" or absent at the top level): the tensor's key in that dict, the
+	// rest of its name, is what the saving module's state_dict() called it.
+	Container map[string]string
+	Scalars   map[string]float64
+	Format    string // FormatTorch, FormatSafetensors, FormatNpy, FormatNpz or FormatGoMLX
+	Path      string // the file or folder it was read from
 }
 
 // Formats Read recognizes.

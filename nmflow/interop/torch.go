@@ -3,6 +3,7 @@ package interop
 import (
 	"archive/zip"
 	"bytes"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -63,11 +64,39 @@ func ReadTorch(path string) (*StateDict, error) {
 		return nil, fmt.Errorf("interop: %w", err)
 	}
 	sd, err := parseTorch(b)
+	var whole *wholeModuleError
+	if errors.As(err, &whole) {
+		return nil, fmt.Errorf("interop: %s holds a whole pickled module (%s), not a state_dict: save net.state_dict() instead, e.g. torch.save(net.state_dict(), path) (nmflow never unpickles Python objects)", path, whole.class)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("interop: %s is not a readable PyTorch checkpoint: %w", path, err)
 	}
 	sd.Path = path
 	return sd, nil
+}
+
+// wholeModuleError: the file is torch.save(net), a pickled nn.Module, which only Python can
+// rebuild (by running the module's code).
+type wholeModuleError struct{ class pyGlobal }
+
+func (e *wholeModuleError) Error() string {
+	return fmt.Sprintf("a whole pickled module (%s): save net.state_dict() instead", e.class)
+}
+
+// isTorchModule tells an nn.Module apart: torch's own module classes by name, any other class (a
+// user's Net in __main__) by the state an nn.Module pickles (_parameters, _modules).
+func isTorchModule(g pyGlobal, state any) bool {
+	if strings.HasPrefix(g.module, "torch.nn.modules.") || strings.HasPrefix(g.module, "torch.nn.parallel.") {
+		return true
+	}
+	if d, ok := state.(*pyDict); ok {
+		for _, k := range []string{"_parameters", "_modules"} {
+			if _, has := d.index[k]; has {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // legacyMagic starts a pre-1.6 torch.save file (a pickled magic number, not a zip).
@@ -98,7 +127,15 @@ func parseTorch(b []byte) (*StateDict, error) {
 	}
 	storages := map[string]*torchStorage{}
 	var storageBytes, viewBytes int64
-	u := &unpickler{data: raw}
+	// The VM builds modules as inert objects (no Python runs), and their weights are not read:
+	// a file that holds one where its weights should be is refused with the fix.
+	var module *pyGlobal
+	u := &unpickler{data: raw, vet: func(g pyGlobal, state any) error {
+		if module == nil && isTorchModule(g, state) {
+			module = &g
+		}
+		return nil
+	}}
 	u.persistentLoad = func(pid any) (any, error) {
 		t, ok := pid.(pyTuple)
 		if !ok || len(t) < 5 {
@@ -172,9 +209,15 @@ func parseTorch(b []byte) (*StateDict, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o, ok := obj.(*pyObject); ok && module != nil && isTorchModule(o.class, o.state) {
+		return nil, &wholeModuleError{o.class}
+	}
 	sd := newStateDict(FormatTorch, "")
 	if err := flatten(sd, obj, 2*len(raw)+64); err != nil {
 		return nil, err
+	}
+	if len(sd.Names) == 0 && module != nil {
+		return nil, &wholeModuleError{*module}
 	}
 	if len(sd.Names) == 0 {
 		return nil, fmt.Errorf("the checkpoint holds no tensors (found %s)", typeName(obj))
@@ -338,7 +381,7 @@ const maxNesting = 32
 // describe a tree exponentially larger than itself; a real checkpoint visits each object once.
 func flatten(sd *StateDict, v any, budget int) error {
 	w := &walker{sd: sd, seen: map[any]bool{}, budget: budget}
-	return w.walk("", v, 0)
+	return w.walk("", "", v, 0)
 }
 
 type walker struct {
@@ -347,7 +390,8 @@ type walker struct {
 	budget int
 }
 
-func (w *walker) walk(name string, v any, depth int) error {
+// walk visits v, named name, inside the dict or list named parent ("" at the top).
+func (w *walker) walk(parent, name string, v any, depth int) error {
 	if depth > maxNesting {
 		return fmt.Errorf("containers nested deeper than %d levels at %q", maxNesting, name)
 	}
@@ -365,6 +409,12 @@ func (w *walker) walk(name string, v any, depth int) error {
 	case *torchTensor:
 		if err := sd.Add(name, v.t); err != nil {
 			return err
+		}
+		if parent != "" {
+			if sd.Container == nil {
+				sd.Container = map[string]string{}
+			}
+			sd.Container[name] = parent + "."
 		}
 	case int64:
 		sd.Scalars[name] = float64(v)
@@ -391,7 +441,7 @@ func (w *walker) walk(name string, v any, depth int) error {
 			default:
 				continue // keys that cannot name a tensor (None, floats) hold no weights in practice
 			}
-			if err := w.walk(join(ks), v.vals[i], depth+1); err != nil {
+			if err := w.walk(name, join(ks), v.vals[i], depth+1); err != nil {
 				return err
 			}
 		}
@@ -401,13 +451,13 @@ func (w *walker) walk(name string, v any, depth int) error {
 		}
 		w.seen[v] = true
 		for i, x := range v.items {
-			if err := w.walk(join(strconv.Itoa(i)), x, depth+1); err != nil {
+			if err := w.walk(name, join(strconv.Itoa(i)), x, depth+1); err != nil {
 				return err
 			}
 		}
 	case pyTuple:
 		for i, x := range v {
-			if err := w.walk(join(strconv.Itoa(i)), x, depth+1); err != nil {
+			if err := w.walk(name, join(strconv.Itoa(i)), x, depth+1); err != nil {
 				return err
 			}
 		}

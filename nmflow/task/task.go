@@ -199,18 +199,23 @@ func Train(ctx context.Context, dir string, names []string, cfg zoo.Config, dopt
 	if len(names) == 0 {
 		return nil, fmt.Errorf("task: no tasks to train (want names such as mnist, fashion-mnist, mnist+perm:1)")
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("task: %w", err)
-	}
-	set := &Set{Dir: dir}
-	for _, name := range names {
+	// Every name is checked before the first zoo trains: a typo in the last one must not cost the others' training.
+	specs := make([]Spec, len(names))
+	for i, name := range names {
 		s, err := Parse(name)
 		if err != nil {
 			return nil, err
 		}
-		if slices.Contains(set.Names, s.Name) {
+		if slices.ContainsFunc(specs[:i], func(o Spec) bool { return o.Name == s.Name }) {
 			return nil, fmt.Errorf("task: %s is listed twice", s.Name)
 		}
+		specs[i] = s
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("task: %w", err)
+	}
+	set := &Set{Dir: dir}
+	for _, s := range specs {
 		path := filepath.Join(dir, FileName(s.Name))
 		z, _, err := zoo.TrainOrReuse(ctx, path, cfg, func() (*data.Dataset, error) { return Load(s.Name, dopt) }, opt)
 		if err != nil {

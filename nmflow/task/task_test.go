@@ -145,3 +145,19 @@ func TestTrainOpen(t *testing.T) {
 		t.Errorf("accuracy of mnist nets: %.3f on mnist, %.3f on mnist+perm:1; want the first higher by > 0.2", own[0], other[0])
 	}
 }
+
+// A name listed twice is refused before the first zoo trains, not after (here the training would
+// fail at once on the cancelled context, with another error, and write the first zoo's folder).
+func TestTaskListedTwiceIsRefusedBeforeTraining(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "tasks")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	cfg := zoo.Config{Arch: arch.MLP([]int{1, 28, 28}, 10, 4), Runs: 1, Epochs: 1, Checkpoints: 1, TrainSize: 64, TestSize: 10}
+	_, err := Train(ctx, dir, []string{"mnist", "fashion-mnist", "mnist"}, cfg, data.Options{}, zoo.Options{Progress: io.Discard})
+	if err == nil || !strings.Contains(err.Error(), "mnist is listed twice") {
+		t.Fatalf("got %v", err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("the refused list created %s (%v)", dir, err)
+	}
+}

@@ -1,6 +1,8 @@
 package traj
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -30,6 +32,8 @@ const (
 	MetaKeyBackend       = "backend"
 	MetaKeyNmflowVersion = "nmflow_version"
 	MetaKeyCreated       = "created"
+	// MetaKeySHA256 is the Checksum of the file's tensors, verified on every read.
+	MetaKeySHA256 = "sha256"
 )
 
 // Check verifies that sizes agree with each other and with the Layout.
@@ -83,6 +87,7 @@ func WriteZoo(path string, z *Zoo) error {
 		tensors[name] = F32Tensor([]int{r, k}, z.Metrics[name])
 		order = append(order, name)
 	}
+	meta[MetaKeySHA256] = Checksum(tensors)
 	return WriteSafetensors(path, tensors, order, meta)
 }
 
@@ -102,6 +107,7 @@ func WriteGenerated(path string, g *Generated) error {
 		return fmt.Errorf("traj: writing %s: %w", path, err)
 	}
 	tensors := map[string]Tensor{TensorWeights: F32Tensor([]int{g.N, g.P}, g.Weights)}
+	meta[MetaKeySHA256] = Checksum(tensors)
 	return WriteSafetensors(path, tensors, []string{TensorWeights}, meta)
 }
 
@@ -115,7 +121,14 @@ func ReadZoo(path string) (*Zoo, error) {
 	if err != nil {
 		return nil, err
 	}
-	return decodeZoo(path, tensors, m)
+	z, err := decodeZoo(path, tensors, m)
+	if err != nil {
+		return nil, err
+	}
+	if err := verify(path, tensors, raw); err != nil { // after the checks with more specific messages
+		return nil, err
+	}
+	return z, nil
 }
 
 // ReadGenerated reads and validates a file of generated weights.
@@ -128,7 +141,14 @@ func ReadGenerated(path string) (*Generated, error) {
 	if err != nil {
 		return nil, err
 	}
-	return decodeGenerated(path, tensors, m)
+	g, err := decodeGenerated(path, tensors, m)
+	if err != nil {
+		return nil, err
+	}
+	if err := verify(path, tensors, raw); err != nil {
+		return nil, err
+	}
+	return g, nil
 }
 
 // ReadWeights reads either kind of file as a flat [n, p] matrix of nets, one per row. For a
@@ -145,12 +165,18 @@ func ReadWeights(path string) (weights []float32, n, p int, meta Meta, err error
 	}
 	if m.Kind == KindZoo {
 		z, err := decodeZoo(path, tensors, m)
+		if err == nil {
+			err = verify(path, tensors, raw)
+		}
 		if err != nil {
 			return nil, 0, 0, Meta{}, err
 		}
 		return z.Weights, z.Runs * z.Checkpoints, z.Params, z.Meta, nil
 	}
 	g, err := decodeGenerated(path, tensors, m)
+	if err == nil {
+		err = verify(path, tensors, raw)
+	}
 	if err != nil {
 		return nil, 0, 0, Meta{}, err
 	}
@@ -228,9 +254,9 @@ func decodeMeta(path string, raw map[string]string, wantKind string) (Meta, erro
 	case kind != KindZoo && kind != KindGenerated:
 		return fail("has unknown kind %q (want %q or %q)", kind, KindZoo, KindGenerated)
 	case wantKind == KindZoo && kind == KindGenerated:
-		return fail("holds generated weights, not a zoo: use ReadGenerated")
+		return fail("holds generated weights (written by 'nmflow sample'), not a zoo (written by 'nmflow zoo' or 'nmflow import'; from Go, read generated weights with ReadGenerated)")
 	case wantKind == KindGenerated && kind == KindZoo:
-		return fail("holds a zoo, not generated weights: use ReadZoo (or ReadWeights for a flat view)")
+		return fail("holds a zoo (written by 'nmflow zoo' or 'nmflow import'), not generated weights (written by 'nmflow sample'; from Go, read a zoo with ReadZoo or ReadWeights)")
 	}
 	js, ok := raw[MetaKeyNmflow]
 	if !ok {
@@ -248,7 +274,47 @@ func decodeMeta(path string, raw map[string]string, wantKind string) (Meta, erro
 	if m.Layout.Size() == 0 {
 		return fail("has no layout in its metadata")
 	}
+	if err := checkArchLayout(m); err != nil {
+		return fail("has contradictory metadata: %v", err)
+	}
 	return m, nil
+}
+
+// Checksum is the SHA-256 (hex) of tensors: each one's name, dtype, shape and bytes, in name
+// order. Trajectory files and zoo resume states record it so that flipped bytes are caught on read
+// instead of silently changing a result.
+func Checksum(tensors map[string]Tensor) string {
+	names := make([]string, 0, len(tensors))
+	for n := range tensors {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	h := sha256.New()
+	for _, n := range names {
+		t := tensors[n]
+		fmt.Fprintf(h, "%s %s %v\n", n, t.DType, t.Shape)
+		h.Write(t.Data)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// verify checks the recorded checksum; files written before checksums (or by other tools) have none.
+func verify(path string, tensors map[string]Tensor, raw map[string]string) error {
+	if want, ok := raw[MetaKeySHA256]; ok && want != Checksum(tensors) {
+		return fmt.Errorf("traj: file %s is corrupt: its tensors do not match the checksum it was written with; restore it from a copy or produce it again", path)
+	}
+	return nil
+}
+
+// checkArchLayout cross-checks the two descriptions of the nets a file holds (arch.Spec.CheckLayout).
+func checkArchLayout(m Meta) error {
+	if err := m.Layout.Validate(); err != nil {
+		return err
+	}
+	if m.Arch.Kind == "" {
+		return nil // files from before arch was recorded carry the layout alone
+	}
+	return m.Arch.CheckLayout(m.Layout)
 }
 
 func decodeZoo(path string, tensors map[string]Tensor, m Meta) (*Zoo, error) {

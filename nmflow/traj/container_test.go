@@ -2,12 +2,14 @@ package traj
 
 import (
 	"math"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nmflow/nmflow/nmflow"
+	"github.com/nmflow/nmflow/nmflow/arch"
 	"github.com/nmflow/nmflow/nmflow/internal/testutil"
 )
 
@@ -172,10 +174,10 @@ func TestWrongKind(t *testing.T) {
 	if err := WriteGenerated(gpath, testGenerated(1)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ReadZoo(gpath); err == nil || !strings.Contains(err.Error(), "file "+gpath+" holds generated weights, not a zoo: use ReadGenerated") {
+	if _, err := ReadZoo(gpath); err == nil || !strings.Contains(err.Error(), "file "+gpath+" holds generated weights (written by 'nmflow sample'), not a zoo") {
 		t.Errorf("ReadZoo(generated): %v", err)
 	}
-	if _, err := ReadGenerated(zpath); err == nil || !strings.Contains(err.Error(), "file "+zpath+" holds a zoo, not generated weights: use ReadZoo") {
+	if _, err := ReadGenerated(zpath); err == nil || !strings.Contains(err.Error(), "file "+zpath+" holds a zoo (written by 'nmflow zoo' or 'nmflow import'), not generated weights") {
 		t.Errorf("ReadGenerated(zoo): %v", err)
 	}
 }
@@ -365,5 +367,54 @@ func TestWriteRejects(t *testing.T) {
 				t.Fatalf("err = %v\nwant it to name the file and contain %q", err, c.want)
 			}
 		})
+	}
+}
+
+// An arch that contradicts the layout (edited metadata claiming 2^40 hidden units) must not pass
+// to fit, sample or export: every reader checks one against the other.
+func TestArchContradictingLayoutIsRefusedOnRead(t *testing.T) {
+	for name, a := range map[string]arch.Spec{"hidden 2^40": arch.MLP([]int{4}, 2, 1<<40), "3 classes": arch.MLP([]int{4}, 3, 3), "cnn": arch.CNN([]int{1, 8, 8}, 2, []int{2}, 3)} {
+		path := tempPath(t, "zoo.safetensors")
+		z := testZoo(2, 2)
+		z.Meta.Arch = a
+		if err := WriteZoo(path, z); err != nil {
+			t.Fatal(err)
+		}
+		for what, read := range map[string]func() error{
+			"ReadZoo":  func() error { _, err := ReadZoo(path); return err },
+			"ReadMeta": func() error { _, err := ReadMeta(path); return err },
+		} {
+			if err := read(); err == nil || !strings.Contains(err.Error(), "contradictory metadata") {
+				t.Errorf("%s, %s: got %v", name, what, err)
+			}
+		}
+	}
+}
+
+// A flipped bit that leaves every value finite would otherwise change results silently.
+func TestFlippedByteIsCaughtOnRead(t *testing.T) {
+	zpath, gpath := tempPath(t, "zoo.safetensors"), tempPath(t, "gen.safetensors")
+	if err := WriteZoo(zpath, testZoo(2, 3)); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteGenerated(gpath, testGenerated(3)); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{zpath, gpath} {
+		if _, _, _, _, err := ReadWeights(path); err != nil {
+			t.Fatalf("intact %s: %v", path, err)
+		}
+		b, _ := os.ReadFile(path)
+		b[len(b)-8] ^= 1 // the lowest mantissa bit of a value near the end: still finite
+		os.WriteFile(path, b, 0o644)
+		if _, _, _, _, err := ReadWeights(path); err == nil || !strings.Contains(err.Error(), "is corrupt") {
+			t.Errorf("%s with a flipped bit: %v", path, err)
+		}
+	}
+	if _, err := ReadZoo(zpath); err == nil || !strings.Contains(err.Error(), "is corrupt") {
+		t.Errorf("ReadZoo: %v", err)
+	}
+	if _, err := ReadGenerated(gpath); err == nil || !strings.Contains(err.Error(), "is corrupt") {
+		t.Errorf("ReadGenerated: %v", err)
 	}
 }

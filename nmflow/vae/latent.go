@@ -125,9 +125,8 @@ func LatentFlowConfig(cfg flow.Config) (flow.Config, error) {
 	if cfg.Norm == "" {
 		cfg.Norm = flow.NormParam
 	}
-	if cfg.Align == "" {
-		cfg.Align = flow.AlignNone // latent coordinates have no units to permute (the VAE aligned its zoo)
-	}
+	// Latent coordinates have no units to permute: the VAE aligned its zoo (vae.Config.Align).
+	cfg.Align = flow.AlignNone
 	return cfg.Defaults()
 }
 

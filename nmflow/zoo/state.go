@@ -20,6 +20,9 @@ import (
 
 const stateFormat = "nmflow.zoo-state"
 
+// stateOrder is the tensors' order in the file, which the checksum follows.
+var stateOrder = []string{"params", "opt1", "opt2", "saved", "train_loss", "test_loss", "test_acc"}
+
 func (t *trainer) saveState(path string, elapsed time.Duration) error {
 	r, p, k1 := t.cfg.Runs, t.net.Layout().Size(), len(t.saved)
 	flat := func(rows [][]float32) []float32 {
@@ -42,7 +45,7 @@ func (t *trainer) saveState(path string, elapsed time.Duration) error {
 		"test_loss":  traj.F32Tensor([]int{k1, r}, flat(t.testLoss)),
 		"test_acc":   traj.F32Tensor([]int{k1, r}, flat(t.testAcc)),
 	}
-	order := []string{"params", "opt1", "opt2", "saved", "train_loss", "test_loss", "test_acc"}
+	order := stateOrder
 	meta := map[string]string{
 		"format":  stateFormat,
 		"config":  string(cfgJSON),
@@ -51,6 +54,8 @@ func (t *trainer) saveState(path string, elapsed time.Duration) error {
 		// Learning-rate cuts after divergences (Options.LRCut) continue after a resume.
 		"lr_scale": strconv.FormatFloat(t.lrScale, 'g', -1, 64),
 		"lr_cuts":  strings.Join(t.cuts, "\n"),
+		// A flipped bit in the state would resume silently into a different zoo.
+		"sha256": traj.Checksum(ts),
 	}
 	if err := traj.WriteSafetensors(path, ts, order, meta); err != nil {
 		return fmt.Errorf("zoo: saving resume state: %w", err)
@@ -69,6 +74,9 @@ func (t *trainer) resume(path string) error {
 	}
 	if meta["format"] != stateFormat {
 		return fmt.Errorf("zoo: %s is not a zoo resume state (format %q); pass another --state path", path, meta["format"])
+	}
+	if sum, ok := meta["sha256"]; ok && sum != traj.Checksum(ts) { // absent in states written before checksums
+		return fmt.Errorf("zoo: resume state %s is corrupt (its data does not match the checksum it was saved with); delete it to start over, or restore it from a copy", path)
 	}
 	want, _ := json.Marshal(t.cfg)
 	if meta["config"] != string(want) {
@@ -91,7 +99,7 @@ func (t *trainer) resume(path string) error {
 		return v, nil
 	}
 	var vals [7][]float32
-	for i, name := range []string{"params", "opt1", "opt2", "saved", "train_loss", "test_loss", "test_acc"} {
+	for i, name := range stateOrder {
 		n := r * p
 		if i >= 4 {
 			n = r

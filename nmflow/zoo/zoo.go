@@ -128,8 +128,12 @@ func (e *DivergedError) Error() string {
 	if e.State != "" {
 		kept = "in " + e.State
 	}
+	if e.LastGood == 0 {
+		return fmt.Sprintf("zoo: run %d diverged at step %d: %s is %v with learning rate %g, before the first checkpoint after the init; "+
+			"lower the learning rate, or rerun with a cut learning rate (--lr-cut, Options.LRCut, e.g. 0.5)", e.Run, e.Step, e.What, e.Value, e.LR)
+	}
 	return fmt.Sprintf("zoo: run %d diverged at step %d: %s is %v with learning rate %g. The last good checkpoint (step %d) is kept %s; "+
-		"lower the learning rate, or continue from it with a cut learning rate (Options.LRCut, e.g. 0.5)",
+		"lower the learning rate, or continue from it with a cut learning rate (--lr-cut, Options.LRCut, e.g. 0.5)",
 		e.Run, e.Step, e.What, e.Value, e.LR, e.LastGood, kept)
 }
 
@@ -348,7 +352,9 @@ func (t *trainer) run(ctx context.Context, opt Options) (*traj.Zoo, error) {
 		if !errors.As(err, &d) {
 			return err
 		}
-		d.State = opt.State
+		if _, err := os.Stat(opt.State); opt.State != "" && err == nil {
+			d.State = opt.State // named only once written: divergence before the first save leaves none
+		}
 		if opt.LRCut == 0 || len(t.cuts) >= maxCuts {
 			if opt.LRCut > 0 {
 				return fmt.Errorf("%w (gave up after %d learning-rate cuts)", d, len(t.cuts))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -176,5 +177,28 @@ func TestBadConfigAndDivergence(t *testing.T) {
 	cancel()
 	if _, err := Train(ctx, smallConfig(), ds, quiet()); !errors.Is(err, ErrStopped) {
 		t.Fatalf("cancelled context: %v", err)
+	}
+}
+
+// A resume state with flipped data bytes must not resume into a silently different zoo.
+func TestCorruptResumeStateIsRefused(t *testing.T) {
+	cfg := smallConfig()
+	state := filepath.Join(t.TempDir(), "zoo.state")
+	o := quiet()
+	o.State, o.StopAfter = state, 2
+	if _, err := Train(context.Background(), cfg, synthetic(), o); !errors.Is(err, ErrStopped) {
+		t.Fatalf("want ErrStopped, got %v", err)
+	}
+	b, err := os.ReadFile(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)-3] ^= 0x40 // inside test_acc, the last tensor's data
+	if err := os.WriteFile(state, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o.StopAfter = 0
+	if _, err := Train(context.Background(), cfg, synthetic(), o); err == nil || !strings.Contains(err.Error(), "is corrupt") {
+		t.Fatalf("corrupt state: got %v", err)
 	}
 }

@@ -3,9 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
-	"path/filepath"
 
 	"github.com/nmflow/nmflow/nmflow/align"
+	"github.com/nmflow/nmflow/nmflow/internal/outpath"
 	"github.com/nmflow/nmflow/nmflow/traj"
 )
 
@@ -18,19 +18,20 @@ func runAlign(args []string, stdout, stderr io.Writer) error {
 	ref := fs.Int("reference", 0, "run matched to in the first pass")
 	seed := fs.Uint64("seed", 0, "seed of the order in which layers are visited")
 	asJSON := fs.Bool("json", false, "print a JSON summary on stdout")
+	force := fs.Bool("force", false, "replace an existing --out that is not a zoo")
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
 	if *out == "" {
 		return fmt.Errorf("--out must name the aligned file to write (the input is never overwritten)")
 	}
-	if same, _ := samePath(*zooPath, *out); same {
-		return fmt.Errorf("--out %s is the input zoo: choose another file, the input is never overwritten", *out)
-	}
 	if *rounds < 0 {
 		return fmt.Errorf("--rounds must be ≥ 0, got %d", *rounds)
 	}
-	if err := checkWritable(*out); err != nil {
+	if err := checkOutput("--out", *out, false, outpath.In("--zoo", *zooPath)); err != nil {
+		return err
+	}
+	if err := checkReplace("--out", *out, traj.KindZoo, *force, nil); err != nil {
 		return err
 	}
 	z, err := traj.ReadZoo(*zooPath)
@@ -55,32 +56,4 @@ func runAlign(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "wrote %s: %d runs aligned (weight matching, %.0f%% of hidden units moved); mean distance to the mean net %.3f → %.3f\n",
 		*out, az.Runs, 100*rep.Moved, rep.DistBefore, rep.DistAfter)
 	return nil
-}
-
-// samePath reports whether a and b name the same file (after resolving links), or would.
-func samePath(a, b string) (bool, error) {
-	ra, err := resolve(a)
-	if err != nil {
-		return false, err
-	}
-	rb, err := resolve(b)
-	if err != nil {
-		return false, err
-	}
-	return ra == rb, nil
-}
-
-func resolve(p string) (string, error) {
-	abs, err := filepath.Abs(p)
-	if err != nil {
-		return "", err
-	}
-	if r, err := filepath.EvalSymlinks(abs); err == nil {
-		return r, nil
-	}
-	dir, err := filepath.EvalSymlinks(filepath.Dir(abs))
-	if err != nil {
-		return abs, nil
-	}
-	return filepath.Join(dir, filepath.Base(abs)), nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nmflow/nmflow/nmflow/backend"
 	"github.com/nmflow/nmflow/nmflow/bench"
+	"github.com/nmflow/nmflow/nmflow/internal/outpath"
 	"github.com/nmflow/nmflow/nmflow/plot"
 )
 
@@ -35,6 +36,20 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof bin/nmflow FILE)")
 	if err := parse(fs, args, 0); err != nil {
 		return err
+	}
+	for _, o := range []struct{ flag, path string }{{"--plot", *plotTo}, {"--cpuprofile", *cpuProfile}} {
+		if o.path == "" {
+			continue
+		}
+		if err := checkOutput(o.flag, o.path, false, outpath.In("--compare", *compare), outpath.In("--from", *from)); err != nil {
+			return err
+		}
+		if err := checkReplace(o.flag, o.path, "", false, nil); err != nil {
+			return err
+		}
+	}
+	if *iters < 0 {
+		return fmt.Errorf("--iters must be ≥ 0 (0: the workload's default), got %d", *iters)
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)

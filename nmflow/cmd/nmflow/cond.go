@@ -44,8 +44,22 @@ func runTasks(args []string, stdout, stderr io.Writer) error {
 	if len(list) == 0 {
 		return fmt.Errorf("--tasks is required, e.g. --tasks mnist,fashion-mnist,mnist+perm:1")
 	}
+	if err := checkZooFlags(fs); err != nil {
+		return err
+	}
+	if err := checkOutput("--out", *out, true); err != nil {
+		return err
+	}
 	cfg := zoo.Config{Arch: arch.MLP([]int{1, 28, 28}, 10, *hidden), Runs: *runs, Epochs: *epochs, Checkpoints: *ckpts, BatchSize: *batch,
 		Optimizer: "sgd", LR: *lr, Momentum: *momentum, Seed: *seed, TrainSize: *trainSize, TestSize: *testSize}
+	if err := checkZooSize(cfg, 28*28, "", ""); err != nil { // the zoos train one after another
+		return err
+	}
+	lock, err := lockOutput(*out, true)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	set, err := task.Train(ctx, *out, list, cfg, data.Options{Log: stderr}, zoo.Options{Progress: stderr})

@@ -16,6 +16,8 @@ import (
 	"github.com/nmflow/nmflow/nmflow/data/shift"
 	"github.com/nmflow/nmflow/nmflow/detect"
 	"github.com/nmflow/nmflow/nmflow/flow"
+	"github.com/nmflow/nmflow/nmflow/internal/ckptcheck"
+	"github.com/nmflow/nmflow/nmflow/internal/outpath"
 	"github.com/nmflow/nmflow/nmflow/traj"
 	"github.com/nmflow/nmflow/nmflow/zoo"
 )
@@ -93,6 +95,18 @@ func runDetect(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// detect.Config reads 0 as "use the default": refuse it here rather than substitute silently.
+	if err := positive(fs, "ensemble", "steps", "batch", "models", "lr", "alpha", "meta-runs", "meta-steps", "meta-width", "ft-updates", "ft-batch", "ft-steps", "ft-lr"); err != nil {
+		return err
+	}
+	if *outPath != "" { // before every trial runs, not after
+		if err := checkOutput("--out", *outPath, false, outpath.In("--zoo", *zooPath), outpath.In("--meta", *metaDir)); err != nil {
+			return err
+		}
+		if err := checkReplace("--out", *outPath, "", false, nil); err != nil {
+			return err
+		}
+	}
 	switch {
 	case *trials < 2:
 		return fmt.Errorf("--trials must be ≥ 2 (the entropy test's null and the standard errors need two), got %d", *trials)
@@ -154,9 +168,21 @@ func runDetect(args []string, stdout, stderr io.Writer) error {
 	var meta *flow.Model
 	if *method == "meta" && *metaDir != "" {
 		if _, err := os.Stat(filepath.Join(*metaDir, "model.json")); err == nil {
+			if err := ckptcheck.Tree(*metaDir); err != nil {
+				return err
+			}
 			if meta, err = flow.Load(*metaDir, nil); err != nil {
 				return err
 			}
+		} else { // the meta-model is fitted into --meta: the same rule as fit --out
+			if err := checkOutput("--meta", *metaDir, true, outpath.In("--zoo", *zooPath)); err != nil {
+				return err
+			}
+			lock, err := lockResumable(*metaDir)
+			if err != nil {
+				return err
+			}
+			defer lock.Release()
 		}
 	}
 	if base == nil {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/nmflow/nmflow/nmflow/internal/outpath"
 	"github.com/nmflow/nmflow/nmflow/interop"
 	"github.com/nmflow/nmflow/nmflow/traj"
 )
@@ -16,13 +17,15 @@ func init() {
 }
 
 func runExport(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("export", "export --generated G --format "+strings.Join(interop.ExportFormats(), "|")+" --out F [--index I] [--keys layout|sequential]", stderr)
+	fs := newFlags("export", "export --generated G --format "+strings.Join(interop.ExportFormats(), "|")+" --out F [--index I] [--keys source|layout|sequential] [--keys-from ZOO]", stderr)
 	gen := fs.String("generated", "", "generated weights (nmflow sample) or a zoo (nmflow zoo/import)")
 	format := fs.String("format", interop.ExportPT, "output format: "+strings.Join(interop.ExportFormats(), ", "))
 	out := fs.String("out", "", "output file")
 	index := fs.Int("index", -1, "export only net I (a plain state dict); -1: all nets, stacked on a leading axis ([N, ...], or [R, K+1, ...] for a zoo)")
-	keys := fs.String("keys", interop.NamesLayout, "key names: layout (fc1.weight: nn.Sequential of named modules) or sequential (1.weight: plain nn.Sequential); see docs/interop.md")
+	keys := fs.String("keys", "", "key names: source (those of the imported checkpoints, so the module that saved them loads the file; the default when recorded), layout (fc1.weight: nn.Sequential of named modules) or sequential (1.weight: plain nn.Sequential); see docs/interop.md")
+	keysFrom := fs.String("keys-from", "", "an imported zoo whose source key names to use (for generated weights, which do not record them)")
 	asJSON := fs.Bool("json", false, "print a JSON summary on stdout")
+	force := fs.Bool("force", false, "replace an existing --out that is an nmflow zoo or generated-weights file")
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -31,12 +34,15 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("--generated must name a weights file")
 	case !slices.Contains(interop.ExportFormats(), *format):
 		return fmt.Errorf("unknown --format %q (want %s)", *format, strings.Join(interop.ExportFormats(), ", "))
-	case *keys != interop.NamesLayout && *keys != interop.NamesSequential:
-		return fmt.Errorf("unknown --keys %q (want %s or %s)", *keys, interop.NamesLayout, interop.NamesSequential)
+	case *keys != "" && *keys != interop.NamesSource && *keys != interop.NamesLayout && *keys != interop.NamesSequential:
+		return fmt.Errorf("unknown --keys %q (want %s, %s or %s)", *keys, interop.NamesSource, interop.NamesLayout, interop.NamesSequential)
 	case *index < -1:
 		return fmt.Errorf("--index must be ≥ 0, or -1 for all nets; got %d", *index)
 	}
-	if err := checkWritable(*out); err != nil {
+	if err := checkOutput("--out", *out, false, outpath.In("--generated", *gen)); err != nil {
+		return err
+	}
+	if err := checkReplace("--out", *out, "", *force, nil); err != nil {
 		return err
 	}
 	w, lead, meta, err := readNets(*gen)
@@ -51,10 +57,11 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	if *index >= 0 {
 		w, lead = w[*index*p:(*index+1)*p], nil
 	}
-	rename, err := interop.Rename(meta.Arch, *keys)
+	naming, rename, err := exportNames(meta, *keys, *keysFrom)
 	if err != nil {
 		return err
 	}
+	*keys = naming
 	sd, err := interop.FromFlat(meta.Layout, w, lead, rename)
 	if err != nil {
 		return err
@@ -95,4 +102,41 @@ func readNets(path string) (w []float32, lead []int, meta traj.Meta, err error) 
 		return nil, nil, meta, err
 	}
 	return g.Weights, []int{g.N}, g.Meta, nil
+}
+
+// exportNames picks the key names of an export: the source keys recorded by an import (of the
+// file itself or of --keys-from) unless --keys says otherwise.
+func exportNames(meta traj.Meta, keys, keysFrom string) (string, func(string) string, error) {
+	src := meta
+	if keysFrom != "" {
+		zm, err := traj.ReadMeta(keysFrom)
+		if err != nil {
+			return "", nil, fmt.Errorf("--keys-from: %w", err)
+		}
+		a, _ := json.Marshal(zm.Layout)
+		b, _ := json.Marshal(meta.Layout)
+		if string(a) != string(b) {
+			return "", nil, fmt.Errorf("--keys-from %s is a zoo of %s, the weights are %s: its keys do not fit", keysFrom, zm.Arch, meta.Arch)
+		}
+		src = zm
+	}
+	recorded, err := interop.SourceKeys(src)
+	if err != nil {
+		return "", nil, err
+	}
+	if keys == "" {
+		keys = interop.NamesLayout
+		if recorded != nil {
+			keys = interop.NamesSource
+		}
+	}
+	if keys != interop.NamesSource {
+		rename, err := interop.Rename(meta.Arch, keys)
+		return keys, rename, err
+	}
+	if recorded == nil {
+		return "", nil, fmt.Errorf("--keys source: no source key names recorded (only a zoo made by nmflow import has them; for generated weights pass --keys-from with the imported zoo); use --keys layout or sequential")
+	}
+	rename, err := interop.SourceRename(meta.Layout, recorded)
+	return keys, rename, err
 }

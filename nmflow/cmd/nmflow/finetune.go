@@ -19,6 +19,8 @@ import (
 	"github.com/nmflow/nmflow/nmflow/data"
 	"github.com/nmflow/nmflow/nmflow/feed"
 	"github.com/nmflow/nmflow/nmflow/flow"
+	"github.com/nmflow/nmflow/nmflow/internal/ckptcheck"
+	"github.com/nmflow/nmflow/nmflow/internal/outpath"
 	"github.com/nmflow/nmflow/nmflow/vae"
 )
 
@@ -59,8 +61,6 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 	switch {
 	case *out == "":
 		return fmt.Errorf("--out must name the output folder")
-	case filepath.Clean(*out) == filepath.Clean(*modelDir):
-		return fmt.Errorf("--out %s is the base model's folder; choose another one", *out)
 	case *reward != "ce":
 		return fmt.Errorf("unknown --reward %q (want ce; other rewards are available from Go through adjoint.Reward)", *reward)
 	case *split != "train" && *split != "test":
@@ -90,6 +90,12 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 	case *every < 1:
 		return fmt.Errorf("--checkpoint-every must be ≥ 1, got %d", *every)
 	}
+	if err := checkOutput("--out", *out, true, outpath.In("--model", *modelDir)); err != nil {
+		return err
+	}
+	if err := ckptcheck.Tree(*modelDir); err != nil {
+		return err
+	}
 	cfg := adjoint.Config{Lambda: *lambda, Steps: *steps, Times: *times, Batch: *batch, Iters: *iters, LR: *lr,
 		Clip: *clip, LossQuantile: *quantile, LossEMA: *lossEMA, Weight: *weight, Seed: *seed}
 	var err error
@@ -111,6 +117,9 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		info = base.Base
+	}
+	if err := info.Arch.CheckLayout(info.Layout); err != nil {
+		return fmt.Errorf("%s has contradictory metadata: %v", *modelDir, err)
 	}
 	net, err := arch.New(info.Arch)
 	if err != nil {
@@ -148,6 +157,11 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 	if !adjoint.Exact(base) {
 		fmt.Fprintf(stderr, "nmflow finetune: note: the base model uses the %s source with %s coupling; the memoryless schedule is exact only for the gaussian source with independent coupling, so the result approximates p_base·exp(λr)\n", base.Config.Source, base.Config.Coupling)
 	}
+	lock, err := lockResumable(*out)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
 	if prev, _ := adjoint.ReadResult(*out); prev != nil && prev.Iters < prev.Config.Iters {
 		fmt.Fprintf(stderr, "nmflow finetune: resuming the run in %s at iteration %d of %d\n", *out, prev.Iters, prev.Config.Iters)
 	}
@@ -160,6 +174,12 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	ck := filepath.Join(*out, "finetune-ckpt") // adjoint's checkpoint folder
+	ckBefore := ckptcheck.List(ck)
+	said := 0
+	if prev, _ := adjoint.ReadResult(*out); prev != nil {
+		said = prev.Iters
+	}
 	start := time.Now()
 	opt := adjoint.Options{Dir: *out, CheckpointEvery: *every, Progress: stderr, LRCut: *lrCut, MaxLRCuts: *maxCuts}
 	var res *adjoint.Result
@@ -168,6 +188,7 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 	} else {
 		res, err = adjoint.FineTune(ctx, base, r, cfg, opt)
 	}
+	noteSetAside(stderr, "finetune", ck, ckBefore, said)
 	if errors.Is(err, adjoint.ErrStopped) {
 		saved := "no checkpoint was saved yet"
 		if p, _ := adjoint.ReadResult(*out); p != nil {

@@ -52,7 +52,7 @@ func TestFinetuneErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"--model", "m"}, "--out"},
-		{[]string{"--model", "m", "--out", "m"}, "base model's folder"},
+		{[]string{"--model", "m", "--out", "m"}, "same path as the input --model"},
 		{[]string{"--out", "o", "--reward", "acc"}, "unknown --reward"},
 		{[]string{"--out", "o", "--dataset", "imagenet"}, "unknown --dataset"},
 		{[]string{"--out", "o", "--lambda", "-1"}, "--lambda"},

@@ -18,12 +18,18 @@ import (
 	"github.com/gomlx/gomlx/ml/model/checkpoint"
 
 	"github.com/nmflow/nmflow/nmflow/flow"
+	"github.com/nmflow/nmflow/nmflow/internal/ckptcheck"
+	"github.com/nmflow/nmflow/nmflow/internal/outpath"
 	"github.com/nmflow/nmflow/nmflow/traj"
 	"github.com/nmflow/nmflow/nmflow/vae"
 )
 
 func runFit(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("fit", "fit --zoo zoo.safetensors --method cfm|mmfm|jko --source kaiming|gaussian --coupling trajectory|independent|ot --steps N --out model-dir", stderr)
+	def, err := flow.Config{}.Defaults() // the library's defaults are the CLI's
+	if err != nil {
+		return err
+	}
 	zooPath := fs.String("zoo", "zoo.safetensors", "trajectory file written by 'nmflow zoo'")
 	method := fs.String("method", flow.MethodCFM, "meta-model: cfm (straight path init → final), mmfm (spline through intermediate checkpoints) or jko (potential stepping checkpoint to checkpoint)")
 	inter := fs.Int("intermediates", 0, "mmfm/jko: intermediate checkpoints used as anchors, evenly spread (0: all, -1: none)")
@@ -41,16 +47,16 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 	skew := fs.Float64("time-skew", 0, fmt.Sprintf("draw training times as t = u^skew (> 1 favours early times; default %d with --predict target, else 1)", flow.DefaultTimeSkew))
 	norm := fs.String("norm", flow.NormLayer, "weight normalization fitted on the zoo: layer, param or none")
 	target := fs.Int("target", -1, "zoo checkpoint used as x1 (negative counts from the end: -1 is the last)")
-	steps := fs.Int("steps", 1000, "optimizer steps")
-	batch := fs.Int("batch", 64, "minibatch size")
-	lr := fs.Float64("lr", 1e-3, "peak learning rate (AdamW, linear warm-up then cosine decay)")
+	steps := fs.Int("steps", def.Steps, "optimizer steps")
+	batch := fs.Int("batch", def.BatchSize, "minibatch size")
+	lr := fs.Float64("lr", def.LR, "peak learning rate (AdamW, linear warm-up then cosine decay)")
 	warmup := fs.Int("warmup", 0, "warm-up steps (0: steps/20)")
-	wd := fs.Float64("weight-decay", 0.01, "AdamW decoupled weight decay")
-	clip := fs.Float64("clip", 1, "global gradient-norm clip (negative: off)")
-	width := fs.Int("width", 256, "velocity net hidden width")
-	depth := fs.Int("depth", 2, "velocity net residual blocks")
-	timeDim := fs.Int("time-dim", 64, "sinusoidal time-embedding size (even)")
-	ema := fs.Float64("ema", 0.999, "EMA decay of the weights used for sampling")
+	wd := fs.Float64("weight-decay", def.WeightDecay, "AdamW decoupled weight decay")
+	clip := fs.Float64("clip", def.Clip, "global gradient-norm clip (negative: off)")
+	width := fs.Int("width", def.Net.Width, "velocity net hidden width")
+	depth := fs.Int("depth", def.Net.Depth, "velocity net residual blocks")
+	timeDim := fs.Int("time-dim", def.Net.TimeDim, "sinusoidal time-embedding size (even)")
+	ema := fs.Float64("ema", def.EMA, "EMA decay of the weights used for sampling")
 	seed := fs.Uint64("seed", 0, "seed (net init, minibatches, source draws, times, noise)")
 	every := fs.Int("checkpoint-every", 200, "save a resumable checkpoint every N steps")
 	out := fs.String("out", "model", "output folder (model.json + ckpt/); an unfinished fit there with the same settings is resumed")
@@ -98,13 +104,19 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 	case !(*lr > 0):
 		return fmt.Errorf("--lr must be > 0, got %g", *lr)
 	case *ema == 0:
-		return fmt.Errorf("--ema 0 would select the default 0.999; use a small positive decay (e.g. 1e-9) to sample with the last weights")
+		return fmt.Errorf("--ema 0 would select the default %g; use a small positive decay (e.g. 1e-9) to sample with the last weights", def.EMA)
 	case *wd == 0:
 		return fmt.Errorf("--weight-decay 0 would select the default 0.01; use a tiny positive value (e.g. 1e-12) for no decay")
 	case *clip == 0:
 		return fmt.Errorf("--clip 0 would select the default 1; use a negative value to disable clipping")
 	case *tau <= 0:
 		return fmt.Errorf("--jko-tau must be > 0, got %g", *tau)
+	case !(*ema > 0 && *ema < 1):
+		return fmt.Errorf("--ema must be in (0,1), got %g", *ema)
+	case *wd < 0 || *sigma < 0 || *sigmaMin < 0:
+		return fmt.Errorf("--weight-decay, --sigma and --sigma-min must be ≥ 0, got %g, %g and %g", *wd, *sigma, *sigmaMin)
+	case *timeDim < 0 || *timeDim%2 != 0 || *warmup < 0 || *inter < -1:
+		return fmt.Errorf("--time-dim must be even and ≥ 0 (0: default), --warmup ≥ 0 and --intermediates ≥ -1; got %d, %d and %d", *timeDim, *warmup, *inter)
 	case *norm != flow.NormLayer && *norm != flow.NormParam && *norm != flow.NormNone:
 		return fmt.Errorf("unknown --norm %q (want %s, %s or %s)", *norm, flow.NormLayer, flow.NormParam, flow.NormNone)
 	}
@@ -114,8 +126,10 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 	if err := cond.configure(fs, &cfg); err != nil {
 		return err
 	}
-	var err error
 	if cfg, err = cfg.Defaults(); err != nil { // fail on bad flags before loading the zoo
+		return err
+	}
+	if err := checkOutput("--out", *out, true, outpath.In("--zoo", *zooPath)); err != nil {
 		return err
 	}
 	var z *traj.Zoo
@@ -130,6 +144,16 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 	} else if z, err = traj.ReadZoo(*zooPath); err != nil {
 		return err
 	}
+	if *latent.kind == "" {
+		if err := checkFitMemory(z, cfg.Net.Width, cfg.Net.Depth, cfg.BatchSize); err != nil {
+			return err
+		}
+	}
+	lock, err := lockResumable(*out)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
 	prev, prevErr := readModelJSON(*out)
 	switch {
 	case prevErr != nil:
@@ -154,6 +178,7 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	ck, ckBefore := filepath.Join(*out, "ckpt"), ckptcheck.List(filepath.Join(*out, "ckpt"))
 	start := time.Now()
 	fopt := flow.Options{Dir: *out, CheckpointEvery: *every, Progress: stderr, LRCut: *lrCut, MaxLRCuts: *maxCuts}
 	var m *flow.Model
@@ -171,6 +196,9 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 		m, err = flow.FitConditional(ctx, tasks, cfg, fopt)
 	} else {
 		m, err = flow.Fit(ctx, z, cfg, fopt)
+	}
+	if prev != nil {
+		before = noteSetAside(stderr, "fit", ck, ckBefore, before)
 	}
 	if errors.Is(err, flow.ErrStopped) {
 		saved := "no checkpoint was saved yet"

@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/nmflow/nmflow/nmflow/arch"
+	"github.com/nmflow/nmflow/nmflow/internal/outpath"
 	"github.com/nmflow/nmflow/nmflow/interop"
 	"github.com/nmflow/nmflow/nmflow/traj"
 )
@@ -18,8 +18,8 @@ func init() {
 }
 
 func runImport(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("import", "import --from DIR|FILE --arch mlp|cnn [--input C,H,W] --out zoo.safetensors", stderr)
-	from := fs.String("from", "", "a folder of per-run, per-epoch checkpoints (run0/epoch0.pt, ...; see docs/interop.md) or one file (a state dict, or weights stacked [R] or [R,K+1])")
+	fs := newFlags("import", "import --from DIR|FILE --arch mlp|cnn [--input C,H,W] [--map key=segment,...] --out zoo.safetensors", stderr)
+	from := fs.String("from", "", "a folder of per-run, per-epoch checkpoints (run0/epoch0.pt, ...; see docs/interop.md), a GoMLX checkpoint folder, or one file (a state dict, or weights stacked [R] or [R,K+1])")
 	archKind := fs.String("arch", "mlp", "base architecture: mlp or cnn (widths are read off the weights)")
 	input := fs.String("input", "", "input shape C,H,W (required for a cnn; an mlp defaults to its first layer's width)")
 	hidden := fs.String("hidden", "", "expected hidden widths, comma-separated (checked against the weights)")
@@ -31,8 +31,10 @@ func runImport(args []string, stdout, stderr io.Writer) error {
 	dataset := fs.String("dataset", "", "name of the dataset the runs were trained on (metadata)")
 	prefix := fs.String("prefix", "", "key prefix of the weights, e.g. 'model.' (default: found automatically)")
 	allowUnexpected := fs.Bool("allow-unexpected", false, "accept tensors the architecture does not use (they are reported, not imported)")
+	keyMap := fs.String("map", "", "state the mapping by hand: key=segment pairs ('0.weight=fc1.weight,0.bias=fc1.bias', or per module 'net.fc_in=fc1'), or a file of such lines (default: matched by order and shape)")
 	out := fs.String("out", "zoo.safetensors", "output trajectory file")
 	asJSON := fs.Bool("json", false, "print a JSON summary on stdout")
+	force := fs.Bool("force", false, "replace an existing --out that is not an nmflow zoo")
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -48,12 +50,19 @@ func runImport(args []string, stdout, stderr io.Writer) error {
 	case *initLaw != "unknown" && !slices.Contains(arch.Laws(), *initLaw):
 		return fmt.Errorf("unknown --init %q (want %s or unknown)", *initLaw, strings.Join(arch.Laws(), ", "))
 	}
-	if err := checkWritable(*out); err != nil {
+	if err := checkOutput("--out", *out, false, outpath.In("--from", *from)); err != nil {
+		return err
+	}
+	if err := checkReplace("--out", *out, traj.KindZoo, *force, nil); err != nil {
 		return err
 	}
 	st, err := os.Stat(*from)
 	if err != nil {
 		return fmt.Errorf("--from: %w", err)
+	}
+	keys, err := interop.ParseKeyMap(*keyMap)
+	if err != nil {
+		return fmt.Errorf("--map: %w", err)
 	}
 	in, err := arch.ParseWidths(*input)
 	if err != nil {
@@ -81,27 +90,25 @@ func runImport(args []string, stdout, stderr io.Writer) error {
 		law = ""
 	}
 	opt := interop.AssembleOptions{Spec: spec, Pattern: *pattern, StepsPerEpoch: *perEpoch, Init: law, Dataset: *dataset,
-		Map: interop.MapOptions{Prefix: *prefix, AllowUnexpected: *allowUnexpected}}
-	var z *traj.Zoo
-	var rep *interop.Report
-	summary := map[string]any{}
-	if st.IsDir() {
-		var zr *interop.ZooReport
-		if z, zr, err = interop.AssembleZoo(*from, opt); err != nil {
-			return err
-		}
-		rep = zr.First
-		summary["pattern"], summary["files"], summary["metrics"], summary["runs_numbers"] = zr.Pattern, zr.Files, zr.Metrics, zr.Runs
-	} else if z, rep, err = interop.ImportFile(*from, opt); err != nil {
+		Map: interop.MapOptions{Prefix: *prefix, AllowUnexpected: *allowUnexpected, Keys: keys}}
+	z, zr, err := interop.Import(*from, opt)
+	if err != nil {
 		return err
 	}
+	rep := zr.First
+	summary := map[string]any{"pattern": zr.Pattern, "files": zr.Files, "metrics": zr.Metrics, "runs_numbers": zr.Runs}
 	fmt.Fprintln(stderr, rep)
 	if err := traj.WriteZoo(*out, z); err != nil {
 		return err
 	}
 	summary["out"], summary["from"], summary["arch"], summary["runs"], summary["checkpoints"], summary["params"], summary["steps"] =
 		*out, *from, spec.String(), z.Runs, z.Checkpoints, z.Params, z.Steps
-	summary["prefix"], summary["naming"], summary["init"] = rep.Prefix, rep.Naming, law
+	mapping := make(map[string]string, len(rep.Matched))
+	for _, m := range rep.Matched {
+		mapping[m.Key] = m.Segment
+	}
+	summary["prefix"], summary["naming"], summary["init"], summary["mapping"] = rep.Prefix, rep.Naming, law, mapping
+	summary["container"], summary["ignored_tensors"], summary["unexpected_tensors"], summary["numbers"] = rep.Container, len(rep.Ignored), len(rep.Unexpected), len(rep.Numbers)
 	if *asJSON {
 		return printJSON(stdout, summary)
 	}
@@ -130,24 +137,5 @@ func expectWidths(s arch.Spec, hidden, channels string, classes int) error {
 	if classes > 0 && classes != s.Classes {
 		return fmt.Errorf("the weights have %d outputs, --classes says %d", s.Classes, classes)
 	}
-	return nil
-}
-
-// checkWritable fails early, before any work, when out cannot be created: a missing folder or
-// one without write permission.
-func checkWritable(out string) error {
-	if out == "" {
-		return fmt.Errorf("--out must name the output file")
-	}
-	if st, err := os.Stat(out); err == nil && st.IsDir() {
-		return fmt.Errorf("--out %s is a folder; name a file", out)
-	}
-	dir := filepath.Dir(out)
-	f, err := os.CreateTemp(dir, ".nmflow-write-check-*")
-	if err != nil {
-		return fmt.Errorf("cannot write --out %s: %w (create the folder or pick a writable one)", out, err)
-	}
-	f.Close()
-	os.Remove(f.Name())
 	return nil
 }

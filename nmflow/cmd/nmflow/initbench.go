@@ -14,6 +14,7 @@ import (
 	"github.com/nmflow/nmflow/nmflow/arch"
 	"github.com/nmflow/nmflow/nmflow/data"
 	"github.com/nmflow/nmflow/nmflow/downstream"
+	"github.com/nmflow/nmflow/nmflow/internal/outpath"
 	"github.com/nmflow/nmflow/nmflow/traj"
 	"github.com/nmflow/nmflow/nmflow/zoo"
 )
@@ -56,6 +57,9 @@ func runInitBench(args []string, stdout, stderr io.Writer) error {
 	case *points < 1:
 		return fmt.Errorf("--points must be ≥ 1, got %d", *points)
 	}
+	if err := checkZooFlags(fs); err != nil {
+		return err
+	}
 	g, err := traj.ReadGenerated(*genPath)
 	if err != nil {
 		return err
@@ -82,7 +86,10 @@ func runInitBench(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if *out != "" {
-		if err := checkWritable(*out); err != nil {
+		if err := checkOutput("--out", *out, false, outpath.In("--generated", *genPath)); err != nil {
+			return err
+		}
+		if err := checkReplace("--out", *out, "", false, nil); err != nil {
 			return err
 		}
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -91,7 +92,7 @@ func TestImportExportErrors(t *testing.T) {
 		{[]string{"import", "--from", torchZoo, "--pattern", "run{run}.pt", "--out", zooPath}, "pattern"},
 		{[]string{"import", "--from", filepath.Join(dir, "missing"), "--out", zooPath}, "no such file"},
 		{[]string{"import", "--from", filepath.Join(dir, "junk.pt"), "--out", zooPath}, "not a readable PyTorch checkpoint"},
-		{[]string{"import", "--from", torchZoo, "--out", filepath.Join(dir, "no", "such", "dir", "z.safetensors")}, "cannot write --out"},
+		{[]string{"import", "--from", torchZoo, "--out", filepath.Join(dir, "no", "such", "dir", "z.safetensors")}, "does not exist; create it first"},
 		{[]string{"import", "--from", torchZoo, "--out", dir}, "is a folder"},
 		{[]string{"export", "--format", "pt", "--out", "x.pt"}, "--generated must name"},
 		{[]string{"export", "--generated", zooPath, "--format", "onnx", "--out", "x"}, "unknown --format"},
@@ -111,5 +112,134 @@ func TestImportExportErrors(t *testing.T) {
 		if code, _, errs := runCLI(t, cmd, "--help"); code != 0 || !strings.Contains(errs, "Usage: nmflow "+cmd) {
 			t.Errorf("%s --help: exit %d, %q", cmd, code, errs)
 		}
+	}
+}
+
+const byo = "../../interop/testdata/byo"
+
+// TestImportYourOwnCheckpoints: every naming and wrapper PyTorch users save imports from the
+// command line, printing the mapping; the export writes the saved state dict's own keys with the
+// same bytes; a whole pickled module is refused with the fix.
+func TestImportYourOwnCheckpoints(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct{ file, key0, container string }{
+		{"sequential.pt", "0.weight", ""}, {"layers.pt", "layers.0.weight", ""}, {"custom.pt", "net.fc_in.weight", ""},
+		{"training_loop.pt", "0.weight", "model_state_dict."}, {"lightning.pt", "model.0.weight", "state_dict."},
+		{"dataparallel.pt", "module.0.weight", ""},
+	} {
+		zooPath := filepath.Join(dir, c.file+".safetensors")
+		code, out, errs := runCLI(t, "import", "--from", filepath.Join(byo, c.file), "--out", zooPath, "--json")
+		if code != 0 {
+			t.Errorf("%s: exit %d: %s", c.file, code, errs)
+			continue
+		}
+		var s struct{ Mapping map[string]string }
+		if err := json.Unmarshal([]byte(out), &s); err != nil || s.Mapping[c.container+c.key0] != "fc1.weight" {
+			t.Errorf("%s: mapping %v (%v)", c.file, s.Mapping, err)
+		}
+		if !strings.Contains(errs, c.container+c.key0+" [5 12] -> fc1.weight") {
+			t.Errorf("%s: the mapping is not printed:\n%s", c.file, errs)
+		}
+		pt := filepath.Join(dir, c.file)
+		if code, _, errs := runCLI(t, "export", "--generated", zooPath, "--index", "0", "--out", pt); code != 0 {
+			t.Fatalf("%s: export: %s", c.file, errs)
+		}
+		got, err := interop.Read(pt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		orig, _ := interop.Read(filepath.Join(byo, c.file))
+		for _, k := range got.Names {
+			if o := orig.Tensors[c.container+k]; !bytes.Equal(o.Data, got.Tensors[k].Data) {
+				t.Errorf("%s: exported %s differs from the saved tensor", c.file, k)
+			}
+		}
+		if got.Names[0] != c.key0 || len(got.Names) != 4 {
+			t.Errorf("%s: exported keys %v", c.file, got.Names)
+		}
+	}
+	code, _, errs := runCLI(t, "import", "--from", filepath.Join(byo, "whole_module.pt"), "--out", filepath.Join(dir, "w.safetensors"))
+	if code == 0 || !strings.Contains(errs, "save net.state_dict()") || strings.Contains(errs, "goroutine") {
+		t.Errorf("whole module: exit %d: %s", code, errs)
+	}
+	// The ordinary loop's folder, and a module whose mapping is stated by hand.
+	zooPath := filepath.Join(dir, "zoo.safetensors")
+	if code, _, errs := runCLI(t, "import", "--from", filepath.Join(byo, "zoo"), "--out", zooPath); code != 0 || !strings.Contains(errs, "0.weight [5 12] -> fc1.weight") {
+		t.Fatalf("ordinary loop: exit %d: %s", code, errs)
+	}
+	code, _, errs = runCLI(t, "import", "--from", filepath.Join(byo, "custom.pt"), "--map", "classifier=fc2,net.fc_in=fc1", "--out", filepath.Join(dir, "m.safetensors"))
+	if code != 0 || !strings.Contains(errs, "classifier.bias [3] -> fc2.bias") {
+		t.Errorf("--map: exit %d: %s", code, errs)
+	}
+	if code, _, errs := runCLI(t, "import", "--from", filepath.Join(byo, "custom.pt"), "--map", "fc1", "--out", filepath.Join(dir, "m.safetensors")); code == 0 || !strings.Contains(errs, "--map: ") {
+		t.Errorf("bad --map: exit %d: %s", code, errs)
+	}
+}
+
+// TestExportKeysOfGeneratedWeights: generated weights record no source keys; --keys-from takes
+// them from the imported zoo, and --keys source without them says what to do.
+func TestExportKeysOfGeneratedWeights(t *testing.T) {
+	dir := t.TempDir()
+	zooPath := filepath.Join(dir, "zoo.safetensors")
+	if code, _, errs := runCLI(t, "import", "--from", filepath.Join(byo, "custom.pt"), "--out", zooPath); code != 0 {
+		t.Fatal(errs)
+	}
+	z, err := traj.ReadZoo(zooPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := z.Meta
+	meta.Extra = nil
+	genPath := filepath.Join(dir, "gen.safetensors")
+	if err := traj.WriteGenerated(genPath, &traj.Generated{Meta: meta, N: 1, P: z.Params, Weights: z.Weights}); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "gen.pt")
+	if code, _, errs := runCLI(t, "export", "--generated", genPath, "--keys", "source", "--out", out); code == 0 || !strings.Contains(errs, "--keys-from") {
+		t.Errorf("--keys source without recorded keys: exit %d: %s", code, errs)
+	}
+	if code, _, errs := runCLI(t, "export", "--generated", genPath, "--keys-from", zooPath, "--index", "0", "--out", out); code != 0 {
+		t.Fatalf("--keys-from: %s", errs)
+	}
+	if sd, err := interop.Read(out); err != nil || sd.Names[0] != "net.fc_in.weight" || sd.Names[3] != "classifier.bias" {
+		t.Errorf("--keys-from: %v %v", sd, err)
+	}
+	if code, _, errs := runCLI(t, "export", "--generated", genPath, "--keys-from", filepath.Join(dir, "missing.safetensors"), "--out", out); code == 0 || !strings.Contains(errs, "--keys-from") {
+		t.Errorf("missing --keys-from: exit %d: %s", code, errs)
+	}
+	// A zoo of another architecture has keys that do not fit.
+	other := filepath.Join(dir, "other.safetensors")
+	if code, _, errs := runCLI(t, "import", "--from", torchZoo, "--out", other); code != 0 {
+		t.Fatal(errs)
+	}
+	if code, _, errs := runCLI(t, "export", "--generated", genPath, "--keys-from", other, "--out", out); code == 0 || !strings.Contains(errs, "do not fit") {
+		t.Errorf("--keys-from of another architecture: exit %d: %s", code, errs)
+	}
+}
+
+// TestImportGoMLXFolder: `nmflow import --from` a GoMLX checkpoint folder (the README's promise)
+// maps it like any other file.
+func TestImportGoMLXFolder(t *testing.T) {
+	sd, err := interop.Read(filepath.Join(byo, "sequential.pt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := interop.WriteGoMLX(filepath.Join(dir, "run", "ckpt"), sd); err != nil {
+		t.Fatal(err)
+	}
+	zooPath := filepath.Join(dir, "zoo.safetensors")
+	code, _, errs := runCLI(t, "import", "--from", filepath.Join(dir, "run"), "--out", zooPath)
+	if code != 0 || !strings.Contains(errs, "0.weight [5 12] -> fc1.weight") {
+		t.Fatalf("GoMLX folder: exit %d: %s", code, errs)
+	}
+	want, _ := interop.Read(filepath.Join(dir, "run"))
+	z, err := traj.ReadZoo(zooPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, _, _ := interop.Float32s(want.Tensors["0.weight"])
+	if z.Runs != 1 || z.At(0, 0)[59] != w[59] {
+		t.Errorf("GoMLX folder: %d runs, weights differ", z.Runs)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nmflow/nmflow/nmflow/data"
 	"github.com/nmflow/nmflow/nmflow/flow"
+	"github.com/nmflow/nmflow/nmflow/internal/ckptcheck"
 	"github.com/nmflow/nmflow/nmflow/task"
 	"github.com/nmflow/nmflow/nmflow/traj"
 	"github.com/nmflow/nmflow/nmflow/vae"
@@ -72,7 +73,7 @@ func (lo *latentOpts) configure(fs *flag.FlagSet, cfg *flow.Config, seed uint64)
 		return fmt.Errorf("--vae-test-size must be ≥ 0 (0: the zoo's test set), got %d", *lo.testSize)
 	}
 	vcfg, err := vae.Config{LatentDim: *lo.dim, Width: *lo.width, Depth: *lo.depth, Beta: *lo.beta, Steps: *lo.steps,
-		BatchSize: *lo.batch, LR: *lo.lr, Seed: seed}.Defaults()
+		BatchSize: *lo.batch, LR: *lo.lr, Seed: seed, Align: cfg.Align}.Defaults() // --align goes to the VAE
 	if err != nil {
 		return err
 	}
@@ -194,16 +195,25 @@ type generator interface {
 // loadGenerator loads the meta-model in dir, a latent one (with a vae/ subfolder) included; it
 // returns the flow and the base nets generated.
 func loadGenerator(dir string) (generator, *flow.Model, flow.BaseInfo, error) {
+	if err := ckptcheck.Tree(dir); err != nil { // GoMLX would allocate what a damaged file claims
+		return nil, nil, flow.BaseInfo{}, err
+	}
 	if vae.IsLatent(dir) {
 		lf, err := vae.LoadLatent(dir, nil)
 		if err != nil {
 			return nil, nil, flow.BaseInfo{}, err
+		}
+		if err := lf.VAE.Base.Arch.CheckLayout(lf.VAE.Base.Layout); err != nil {
+			return nil, nil, flow.BaseInfo{}, fmt.Errorf("%s has contradictory metadata: %v", dir, err)
 		}
 		return lf, lf.Flow, lf.VAE.Base, nil
 	}
 	m, err := flow.Load(dir, nil)
 	if err != nil {
 		return nil, nil, flow.BaseInfo{}, err
+	}
+	if err := m.Base.Arch.CheckLayout(m.Base.Layout); err != nil {
+		return nil, nil, flow.BaseInfo{}, fmt.Errorf("%s has contradictory metadata in model.json: %v", dir, err)
 	}
 	return m, m, m.Base, nil
 }

@@ -24,9 +24,9 @@ func TestLRCutFlags(t *testing.T) {
 		{[]string{"zoo", "--lr-cut", "-0.5"}, "--lr-cut must be in (0,1)"},
 		{[]string{"zoo", "--lr-cut", "0.5", "--max-lr-cuts", "0"}, "--max-lr-cuts must be ≥ 1"},
 		{[]string{"fit", "--lr-cut", "1"}, "--lr-cut must be in (0,1)"},
-		{[]string{"fit", "--lr-cut", "NaN"}, "--lr-cut must be in (0,1)"},
+		{[]string{"fit", "--lr-cut", "NaN"}, "--lr-cut must be a finite number"},
 		{[]string{"fit", "--max-lr-cuts", "-1"}, "--max-lr-cuts must be ≥ 1"},
-		{append([]string{"zoo", "--out", filepath.Join(tmp, "missing", "zoo.safetensors")}, tiny...), "cannot write --out"},
+		{append([]string{"zoo", "--out", filepath.Join(tmp, "missing", "zoo.safetensors")}, tiny...), "does not exist; create it first"},
 		{append([]string{"zoo", "--out", tmp}, tiny...), "is a folder"},
 	}
 	for _, c := range cases {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"sort"
 	"strings"
 
@@ -39,7 +40,19 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
+func run(args []string, stdout, stderr io.Writer) (code int) {
+	// A panic (GoMLX reports many errors that way) becomes one line; NMFLOW_DEBUG=1 shows where.
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(stderr, "nmflow: %s\n", panicMessage(r))
+			if os.Getenv("NMFLOW_DEBUG") != "" {
+				fmt.Fprintf(stderr, "%s", debug.Stack())
+			} else {
+				fmt.Fprintf(stderr, "(an unexpected failure: rerun with NMFLOW_DEBUG=1 for the stack trace, and report it if the message does not say what to do)\n")
+			}
+			code = 1
+		}
+	}()
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stderr)
 		if len(args) == 0 {
@@ -65,6 +78,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// panicMessage is the first line of a recovered panic value.
+func panicMessage(r any) string {
+	msg := fmt.Sprint(r)
+	if err, ok := r.(error); ok {
+		msg = err.Error()
+	}
+	first, _, _ := strings.Cut(msg, "\n")
+	return first
+}
+
 func usage(w io.Writer) {
 	fmt.Fprintf(w, "nmflow %s: generative models over neural-network weights\n\nUsage: nmflow <command> [flags]\n\nCommands:\n", nmflow.Version)
 	names := make([]string, 0, len(commands))
@@ -75,7 +98,7 @@ func usage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-8s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprintf(w, "\nRun 'nmflow <command> --help' for its flags. Environment: NMFLOW_DATA, NMFLOW_CACHE, GOMLX_BACKEND.\n")
+	fmt.Fprintf(w, "\nRun 'nmflow <command> --help' for its flags. Environment: NMFLOW_DATA, NMFLOW_CACHE, GOMLX_BACKEND, NMFLOW_MEMORY_GIB (memory budget of the size checks), NMFLOW_DEBUG=1 (stack traces).\n")
 }
 
 // newFlags makes a FlagSet whose errors and help go to stderr, with a usage line.
@@ -97,6 +120,9 @@ func parse(fs *flag.FlagSet, args []string, allowed int) error {
 		}
 		return errUsage
 	}
+	if err := checkFiniteFlags(fs); err != nil {
+		return err
+	}
 	if fs.NArg() > allowed {
 		return fmt.Errorf("unexpected arguments %q (flags go before positional arguments; see --help)", strings.Join(fs.Args()[allowed:], " "))
 	}
@@ -115,7 +141,10 @@ func runVersion(args []string, stdout, stderr io.Writer) error {
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
-	info := backend.Current()
+	_, info, err := backend.Default()
+	if err != nil {
+		return err
+	}
 	v := map[string]string{"nmflow": nmflow.Version, "gomlx": nmflow.GoMLXVersion, "backend": info.Name, "backend_config": info.Config}
 	if *asJSON {
 		return printJSON(stdout, v)

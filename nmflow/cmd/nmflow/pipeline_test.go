@@ -286,22 +286,28 @@ func TestFitRerunIsComplete(t *testing.T) {
 	}
 }
 
-// A fit stopped part-way (as by Ctrl-C) resumes from its checkpoint and ends as if never stopped.
-func TestFitResumesUnfinished(t *testing.T) {
-	dir := pipeline(t)
-	zooPath := filepath.Join(dir, "zoo.safetensors")
+// stoppedFit leaves in a new folder the fit fitArgs describe, stopped after step stopAfter (as
+// by Ctrl-C), and returns the folder.
+func stoppedFit(t *testing.T, zooPath string, stopAfter int) string {
+	t.Helper()
 	z, err := traj.ReadZoo(zooPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "model")
-	// The configuration the CLI builds from fitArgs.
 	cfg := flow.Config{Method: "cfm", Source: flow.SourceKaiming, Norm: flow.NormLayer, Net: flow.NetConfig{Width: 32, Depth: 1, TimeDim: 64},
 		Target: -1, Steps: 30, BatchSize: 16, LR: 1e-3, WeightDecay: 0.01, Clip: 1, EMA: 0.999}
-	_, err = flow.Fit(context.Background(), z, cfg, flow.Options{Dir: out, CheckpointEvery: 10, StopAfter: 20, Progress: nil})
-	if err == nil {
+	if _, err := flow.Fit(context.Background(), z, cfg, flow.Options{Dir: out, CheckpointEvery: 10, StopAfter: stopAfter}); err == nil {
 		t.Fatal("StopAfter did not stop the fit")
 	}
+	return out
+}
+
+// A fit stopped part-way (as by Ctrl-C) resumes from its checkpoint and ends as if never stopped.
+func TestFitResumesUnfinished(t *testing.T) {
+	dir := pipeline(t)
+	zooPath := filepath.Join(dir, "zoo.safetensors")
+	out := stoppedFit(t, zooPath, 20)
 	if code, _, errs := runCLI(t, "sample", "--model", out, "--n", "2"); code == 0 || !strings.Contains(errs, "unfinished fit") {
 		t.Errorf("sample from an unfinished fit: exit %d, %q", code, errs)
 	}

@@ -11,10 +11,14 @@ import (
 	"github.com/nmflow/nmflow/nmflow/data"
 	"github.com/nmflow/nmflow/nmflow/eval"
 	"github.com/nmflow/nmflow/nmflow/flow"
+	"github.com/nmflow/nmflow/nmflow/internal/outpath"
 	"github.com/nmflow/nmflow/nmflow/solve"
 	"github.com/nmflow/nmflow/nmflow/task"
 	"github.com/nmflow/nmflow/nmflow/traj"
 )
+
+// Dopri5's tolerances below these cannot be met in float32 (machine epsilon 1.2e-7).
+const minRtol, minAtol = 1e-7, 1e-10
 
 func runSample(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("sample", "sample --model model-dir --n N --solver "+strings.Join(solve.Methods(), "|")+" --steps S --seed S --out gen.safetensors", stderr)
@@ -32,6 +36,7 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	supportSeed := fs.Uint64("support-seed", 0, "--task: seed of the support set drawn")
 	supportPool := fs.Int("support-pool", 256, "--task: training images per class the support set is drawn from")
 	taskTest := fs.Int("task-test", 1000, "--task: test the generated nets on the first N test images of the task (0: skip)")
+	force := fs.Bool("force", false, "replace an existing --out that is not a file of generated weights")
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -47,8 +52,18 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("--steps must be ≥ 1 for %s, got %d", method, *steps)
 	case *atol < 0 || *rtol < 0:
 		return fmt.Errorf("--atol and --rtol must be > 0 (0: default), got %g, %g", *atol, *rtol)
-	case *out == "":
-		return fmt.Errorf("--out must name the output file")
+	case *rtol > 0 && *rtol < minRtol, *atol > 0 && *atol < minAtol:
+		return fmt.Errorf("--rtol %g / --atol %g ask for more than float32 weights can resolve (rtol ≥ %g, atol ≥ %g); the solver would shrink its steps to nothing", *rtol, *atol, minRtol, minAtol)
+	case *guidance < 0:
+		return fmt.Errorf("--guidance must be ≥ 0, got %g", *guidance)
+	case *supportPool < 1 || *taskTest < 0:
+		return fmt.Errorf("--support-pool must be ≥ 1 and --task-test ≥ 0, got %d and %d", *supportPool, *taskTest)
+	}
+	if err := checkOutput("--out", *out, false, outpath.In("--model", *modelDir)); err != nil {
+		return err
+	}
+	if err := checkReplace("--out", *out, traj.KindGenerated, *force, nil); err != nil {
+		return err
 	}
 	start := time.Now()
 	gen, m, base, err := loadGenerator(*modelDir)
@@ -56,6 +71,9 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	p := base.Layout.Size()
+	if err := checkSampleSize(*n, p, *out); err != nil {
+		return err
+	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	var cond *flow.Condition

@@ -15,6 +15,7 @@ import (
 	"github.com/nmflow/nmflow/nmflow/arch"
 	"github.com/nmflow/nmflow/nmflow/data"
 	"github.com/nmflow/nmflow/nmflow/eval"
+	"github.com/nmflow/nmflow/nmflow/internal/outpath"
 	"github.com/nmflow/nmflow/nmflow/traj"
 	"github.com/nmflow/nmflow/nmflow/zoo"
 )
@@ -84,6 +85,7 @@ func runZoo(args []string, stdout, stderr io.Writer) error {
 	lrCut, maxCuts := lrCutFlags(fs, "a run")
 	alignZoo := fs.Bool("align", false, "permute each run's hidden units into one order before writing (weight matching, as 'nmflow align'; fits align by themselves)")
 	shardFlag := fs.String("shard", "", "train only shard i/N of the runs (e.g. 0/4), for several machines; combine with 'nmflow zoo merge'")
+	force := fs.Bool("force", false, "replace an existing --out of another kind or made with other settings")
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -92,6 +94,9 @@ func runZoo(args []string, stdout, stderr io.Writer) error {
 	}
 	if *alignZoo && *shardFlag != "" {
 		return fmt.Errorf("--align needs all runs: align after 'nmflow zoo merge' with 'nmflow align'")
+	}
+	if err := checkZooFlags(fs); err != nil {
+		return err
 	}
 	var spec arch.Spec
 	ds, err := data.Load(*dataset, data.Options{Dir: *dir, Log: stderr})
@@ -117,12 +122,25 @@ func runZoo(args []string, stdout, stderr io.Writer) error {
 	cfg := zoo.Config{Arch: spec, Init: *initLaw, Runs: *runs, Epochs: *epochs, Checkpoints: *ckpts, BatchSize: *batch,
 		Optimizer: *optim, LR: *lr, Momentum: *momentum, WeightDecay: *wd, Seed: *seed, Standardize: *standardize,
 		TrainSize: *trainSize, TestSize: *testSize}
-	if err := checkWritable(*out); err != nil { // before hours of training
-		return err
-	}
 	if *state == "" {
 		*state = *out + ".state"
 	}
+	// Before hours of training: the output is writable, is not the state, replaces no other
+	// kind of file or other zoo, fits in memory, and no other job writes it.
+	if err := checkOutput("--out", *out, false, outpath.In("--state", *state)); err != nil {
+		return err
+	}
+	if err := checkReplace("--out", *out, traj.KindZoo, *force, zooConfigDiffers(cfg, *shardFlag)); err != nil {
+		return err
+	}
+	if err := checkZooSize(cfg, ds.ExampleSize(), "--out", *out); err != nil {
+		return err
+	}
+	lock, err := lockOutput(*out, false)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
 	if zoo.Exists(*state) {
 		fmt.Fprintf(stderr, "nmflow zoo: resuming from %s\n", *state)
 	}
@@ -135,7 +153,7 @@ func runZoo(args []string, stdout, stderr io.Writer) error {
 	}
 	var diverged *zoo.DivergedError
 	if errors.As(err, &diverged) && *lrCut == 0 {
-		return fmt.Errorf("%w\nrerun the same command with --lr-cut 0.5 to continue from that checkpoint", err)
+		return fmt.Errorf("%w\nrerun the same command with --lr-cut 0.5 to continue with a lower learning rate, or lower --lr", err)
 	}
 	if err != nil {
 		return err

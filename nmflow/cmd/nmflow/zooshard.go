@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/nmflow/nmflow/nmflow/data"
+	"github.com/nmflow/nmflow/nmflow/internal/outpath"
 	"github.com/nmflow/nmflow/nmflow/traj"
 	"github.com/nmflow/nmflow/nmflow/zoo"
 )
@@ -33,6 +34,16 @@ func runZooMerge(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() == 0 {
 		return fmt.Errorf("no shard files given (nmflow zoo merge --out zoo.safetensors shard-*.safetensors)")
 	}
+	in := make([]outpath.Input, fs.NArg())
+	for i, p := range fs.Args() {
+		in[i] = outpath.In("shard", p)
+	}
+	if err := checkOutput("--out", *out, false, in...); err != nil {
+		return err
+	}
+	if err := checkReplace("--out", *out, traj.KindZoo, false, nil); err != nil {
+		return err
+	}
 	var shards []*traj.Zoo
 	for _, path := range fs.Args() {
 		z, err := traj.ReadZoo(path)
@@ -43,9 +54,6 @@ func runZooMerge(args []string, stdout, stderr io.Writer) error {
 	}
 	z, err := zoo.Merge(shards)
 	if err != nil {
-		return err
-	}
-	if err := checkWritable(*out); err != nil {
 		return err
 	}
 	if err := traj.WriteZoo(*out, z); err != nil {
