@@ -31,10 +31,9 @@ ours=() refs=()
 for r in $(seq 1 "$rounds"); do
   echo "== round $r/$rounds: nmflow bench $* (GOMLX_BACKEND=${GOMLX_BACKEND:-default})" >&2
   bin/nmflow bench --json "$@" >"$out/nmflow-$r.json"
-  # The fit case at P = 25,450 uses flow's default net, whatever it is now: PyTorch builds the same.
-  net=$("$py" -c 'import json, sys; print(json.load(open(sys.argv[1])).get("fit_default_net") or "256x2")' "$out/nmflow-$r.json")
   echo "== round $r/$rounds: PyTorch reference $* (device ${TORCH_DEVICE:-cpu}, $threads threads)" >&2
-  "$py" bench/pytorch/bench.py --device "${TORCH_DEVICE:-cpu}" --threads "$threads" --default-net "$net" \
+  # PyTorch's fit follows the recipe and default net nmflow's report names (flow's defaults now).
+  "$py" bench/pytorch/bench.py --device "${TORCH_DEVICE:-cpu}" --threads "$threads" --nmflow-report "$out/nmflow-$r.json" \
     ${torch_flags[@]+"${torch_flags[@]}"} "$@" >"$out/pytorch-$r.json"
   ours+=("$out/nmflow-$r.json") refs+=("$out/pytorch-$r.json")
 done

@@ -10,7 +10,10 @@ libopenblas0-pthread (scripts/install-deps.sh --bench) or pass --allow-reference
 is then marked). It also measures its GEMM peak (a square float32 matmul) for the roofline column.
 
   python3 bench/pytorch/bench.py [--quick] [--workloads zoo,fit,sample,eval] [--iters N] [--device cpu|cuda]
-                                 [--threads T] [--default-net WxD] [--allow-reference-blas]
+                                 [--threads T] [--nmflow-report nmflow.json] [--allow-reference-blas]
+
+The fit follows the recipe and default net of nmflow's report (--nmflow-report; scripts/bench-compare.sh
+passes the round's), else RECIPE and DEFAULT_NET below.
 """
 import argparse, json, math, os, re, sys, time
 
@@ -18,6 +21,11 @@ import torch
 import torch.nn.functional as F
 
 WORKLOADS = ["zoo", "fit", "sample", "eval"]
+# nmflow's fit recipe (bench.FitRecipe: flow.Config.Defaults with the bench's lr) and default net,
+# used without --nmflow-report. The warm-up is that of the timed fit (2 + iters steps; Steps/20).
+RECIPE = {"norm": "layer", "source": "kaiming", "coupling": "independent", "predict": "target", "time_skew": 5,
+          "batch_size": 64, "lr": 1e-3, "warmup": None, "min_lr": 0.01, "weight_decay": 0.01, "clip": 1, "ema": 0.99}
+DEFAULT_NET = "128x1"
 SOLVERS = ["euler", "midpoint", "rk4"]
 
 
@@ -203,12 +211,12 @@ def mlp_segments(h):
     return [(h * 784, 1 / math.sqrt(784)), (h, 1 / math.sqrt(784)), (10 * h, 1 / math.sqrt(h)), (10, 1 / math.sqrt(h))]
 
 
-def fit_run(h, width, depth, steps, a, dev):
-    """One fit of `steps` steps with nmflow's default CFM recipe (flow.Config.Defaults): the bench
-    zoo (32 PyTorch-law inits, targets = inits + N(0, 0.05²)), per-layer normalization fitted on
-    inits and targets, fresh PyTorch-law source draws (independent coupling), times u^5, endpoint
-    prediction, AdamW (lr 1e-3, weight decay 0.01) with warm-up + cosine to 1%, gradient-norm clip
-    1 and the weights' EMA (decay min(0.999, s/(s+10))). Returns (seconds, losses)."""
+def fit_run(h, width, depth, steps, rc, a, dev):
+    """One fit of `steps` steps with nmflow's CFM recipe rc (bench.FitRecipe, flow.Config.Defaults):
+    the bench zoo (32 PyTorch-law inits, targets = inits + N(0, 0.05²)), per-layer normalization
+    fitted on inits and targets, fresh PyTorch-law source draws (independent coupling), times
+    u^time_skew, endpoint prediction, AdamW with warm-up + cosine to min_lr, global gradient-norm
+    clip and the weights' EMA (decay min(ema, s/(s+10))). Returns (seconds, losses)."""
     start = time.perf_counter()
     torch.manual_seed(a.seed)
     g = torch.Generator().manual_seed(a.seed)
@@ -228,24 +236,26 @@ def fit_run(h, width, depth, steps, a, dev):
     net = VelocityNet(p, width, depth).to(dev)
     params = list(net.parameters())
     ema = [q.detach().clone() for q in params]
-    lr, batch = 1e-3, 64
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01, foreach=True)
+    lr, batch = rc["lr"], rc["batch_size"]
+    warm_up = rc["warmup"] if rc["warmup"] is not None and steps > 2 else steps // 20
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=rc["weight_decay"], foreach=True)
     losses = []
     for s in range(steps):
         i = torch.randint(0, 32, (batch,), device=dev)
         x1 = x1s[i]
         x0 = ((torch.rand(batch, p, device=dev) * 2 - 1) * bound - mean) / std  # fresh inits, normalized
-        t = torch.rand(batch, device=dev) ** 5
+        t = torch.rand(batch, device=dev) ** rc["time_skew"]
         xt = (1 - t[:, None]) * x0 + t[:, None] * x1
         loss = ((xt + net(xt, t) - x1) ** 2).mean()            # PredictTarget: D = x_t + out ≈ x1
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        if rc["clip"] > 0:
+            torch.nn.utils.clip_grad_norm_(params, rc["clip"])
         for grp in opt.param_groups:
-            grp["lr"] = cosine_lr(s, steps, steps // 20, lr, 0.01)
+            grp["lr"] = cosine_lr(s, steps, warm_up, lr, rc["min_lr"])
         opt.step()
         with torch.no_grad():
-            d = min(0.999, s / (s + 10))
+            d = min(rc["ema"], s / (s + 10))
             torch._foreach_mul_(ema, d)
             torch._foreach_add_(ema, [q.detach() for q in params], alpha=1 - d)
         losses.append(loss.item())
@@ -254,7 +264,20 @@ def fit_run(h, width, depth, steps, a, dev):
 
 
 def fit(a, dev):
-    dw, dd = (int(v) for v in a.default_net.split("x"))
+    rc, net = dict(RECIPE), DEFAULT_NET
+    if a.nmflow_report:
+        with open(a.nmflow_report) as f:
+            rep = json.load(f)
+        rc.update(rep.get("fit_recipe") or {})
+        net = rep.get("fit_default_net") or net
+    want = {"norm": "layer", "source": "kaiming", "coupling": "independent", "predict": "target"}
+    for k, v in want.items():
+        if rc[k] != v:
+            sys.exit(f"bench.py: nmflow's fit recipe has {k} = {rc[k]!r}; this reference implements {k} = {v!r} only "
+                     "(update fit_run to match bench.FitRecipe)")
+    if not re.fullmatch(r"[1-9]\d*x\d+", net):
+        sys.exit(f"bench.py: nmflow's default net {net!r} is not WIDTHxDEPTH")
+    dw, dd = (int(v) for v in net.split("x"))
     cases = [(1, 16, 1, False), (1, dw, dd, True)] if a.quick else \
         [(1, 256, 1, False), (12, 256, 1, False), (128, 256, 1, False), (32, dw, dd, True)]
     out = []
@@ -262,8 +285,8 @@ def fit(a, dev):
         n = a.iters or (2 if a.quick else 10)
         # As nmflow's bench: a fit of 2 steps (setup, first steps) and one of 2+n from scratch; the
         # difference is n steady-state steps. Check: the mean loss of those n steps.
-        warm, _ = fit_run(h, width, depth, 2, a, dev)
-        total, losses = fit_run(h, width, depth, 2 + n, a, dev)
+        warm, _ = fit_run(h, width, depth, 2, rc, a, dev)
+        total, losses = fit_run(h, width, depth, 2 + n, rc, a, dev)
         p = sum(sz for sz, _ in mlp_segments(h))
         case = f"P={p}" + (f" {width}x{depth}" if named else "")
         # When the n steps are lost in the timing noise (tiny --quick sizes), the whole second fit,
@@ -342,14 +365,12 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: PyTorch's default)")
-    ap.add_argument("--default-net", default="256x2",
-                    help="width x depth of nmflow's default meta-model net (the fit case at P = 25,450; "
-                         "scripts/bench-compare.sh passes the one nmflow's report names)")
+    ap.add_argument("--nmflow-report", default="",
+                    help="nmflow's JSON report of the same round: the fit follows its fit_recipe and fit_default_net "
+                         "(scripts/bench-compare.sh passes it)")
     ap.add_argument("--allow-reference-blas", action="store_true",
                     help="measure even on the reference BLAS (the report is marked; the ratios are not fair)")
     a = ap.parse_args()
-    if not re.fullmatch(r"[1-9]\d*x\d+", a.default_net):
-        sys.exit(f"bench.py: --default-net wants WIDTHxDEPTH (e.g. 256x2), got {a.default_net!r}")
     if a.threads:
         torch.set_num_threads(a.threads)
     dev = torch.device(a.device)

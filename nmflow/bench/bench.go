@@ -62,6 +62,9 @@ type Report struct {
 	PeakGFLOPS float64 `json:"peak_gflops,omitempty"`
 	// FitDefaultNet is flow's default velocity net, "WIDTHxDEPTH": the fit case at P = 25,450.
 	FitDefaultNet string `json:"fit_default_net,omitempty"`
+	// FitRecipe is how the fit workload trains (flow's defaults as Fit resolves them), for
+	// bench/pytorch/bench.py to follow (--nmflow-report).
+	FitRecipe *FitRecipe `json:"fit_recipe,omitempty"`
 	// OtherCores is the CPU other processes used during the run, in cores on average (-1:
 	// unknown, not Linux); above QuietLimit the run is not a measurement.
 	OtherCores float64 `json:"other_cores"`
@@ -85,11 +88,15 @@ func RunReport(ctx context.Context, be compute.Backend, backendName string, opt 
 	w, d := DefaultNet()
 	rep := Report{Impl: "nmflow", Backend: backendName, Quick: opt.Quick, Machine: Machine(), Build: goBuild(),
 		Threads: runtime.GOMAXPROCS(0), FitDefaultNet: fmt.Sprintf("%dx%d", w, d)}
+	recipe, err := fitRecipe(2+iters(opt, 10), opt.Seed)
+	if err != nil {
+		return rep, err
+	}
+	rep.FitRecipe = &recipe
 	n := 1024
 	if opt.Quick {
 		n = 256
 	}
-	var err error
 	if rep.PeakGFLOPS, err = Peak(be, n); err != nil {
 		return rep, err
 	}
@@ -237,6 +244,35 @@ func Fit(ctx context.Context, be compute.Backend, opt Options) ([]Result, error)
 			Compiles: compiles, Check: mean(m.History[len(m.History)-n:]), CheckName: "loss"})
 	}
 	return out, nil
+}
+
+// FitRecipe is the fit workload's training recipe, resolved by flow.Config.Defaults for the timed
+// fit (2 + iters steps). bench/pytorch/bench.py reads it from nmflow's report and refuses modes it
+// does not implement.
+type FitRecipe struct {
+	Norm        string  `json:"norm"`
+	Source      string  `json:"source"`
+	Coupling    string  `json:"coupling"`
+	Predict     string  `json:"predict"`
+	TimeSkew    float64 `json:"time_skew"`
+	BatchSize   int     `json:"batch_size"`
+	LR          float64 `json:"lr"`
+	WarmUp      int     `json:"warmup"` // steps, of the timed fit
+	MinLR       float64 `json:"min_lr"`
+	WeightDecay float64 `json:"weight_decay"`
+	Clip        float64 `json:"clip"`
+	EMA         float64 `json:"ema"`
+}
+
+func fitRecipe(steps int, seed uint64) (FitRecipe, error) {
+	cfg := fitConfig(flow.NetConfig{}, seed)
+	cfg.Steps = steps
+	c, err := cfg.Defaults()
+	if err != nil {
+		return FitRecipe{}, err
+	}
+	return FitRecipe{Norm: c.Norm, Source: c.Source, Coupling: c.Coupling, Predict: c.Predict, TimeSkew: c.TimeSkew, BatchSize: c.BatchSize,
+		LR: c.LR, WarmUp: c.WarmUp, MinLR: c.MinLR, WeightDecay: c.WeightDecay, Clip: c.Clip, EMA: c.EMA}, nil
 }
 
 // DefaultNet is the width and depth of flow's default velocity net (flow.Config.Defaults).

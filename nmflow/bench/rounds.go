@@ -60,7 +60,8 @@ type Summary struct {
 	Cases    []Case  `json:"cases"`
 	// Problems make the comparison unfair or unchecked: check values that disagree, a case one
 	// side lacks, recompiles, PyTorch on fewer threads or on the reference BLAS, quick and full
-	// reports mixed, other processes busy during a run (Report.OtherCores). `nmflow bench --compare` fails when there are any.
+	// reports mixed, other processes busy during a run (Report.OtherCores). `nmflow bench
+	// --compare` fails when there are any.
 	Problems []string `json:"problems"`
 }
 
