@@ -37,7 +37,8 @@ type Result struct {
 	Iters      int     `json:"iters"`      // timed calls
 	Compiles   int     `json:"compiles"`   // graphs built for the case (1 expected; PyTorch: 0, eager)
 	// Check is a value both implementations compute from the same laws of data and weights after
-	// the timed calls (CheckName: "loss", "rms"); Summarize compares them within CheckTolerance.
+	// the timed calls (CheckName: "loss", "displacement"); Summarize compares them within
+	// CheckTolerance.
 	Check     float64 `json:"check"`
 	CheckName string  `json:"check_name,omitempty"`
 	// Moved (zoo) is the RMS of the weights' change over the warm-up and timed steps, compared
@@ -204,12 +205,12 @@ func Zoo(be compute.Backend, opt Options) ([]Result, error) {
 	return out, nil
 }
 
-// Fit times CFM meta-model training (flow.Fit with flow's default recipe: per-layer
+// Fit times CFM meta-model training (flow.Fit with flow's default recipe, lr 1e-3: per-layer
 // normalization, Kaiming source, endpoint prediction, time skew, AdamW with warm-up and cosine
 // schedule, gradient clip and EMA; batch 64, independent coupling) on a 32-run zoo of MLP 784-h-10:
 // h = 1, 12, 128 (P = 805, 9,550, 101,770) with a width-256, depth-1 net, and h = 32 (P = 25,450,
 // the 784-32-10 zoo of the CLI's default fit) with flow's default net, named in the case
-// ("P=25450 256x2"). Alignment is off: the synthetic zoo has nothing to align, and it is a
+// ("P=25450 128x1"). Alignment is off: the synthetic zoo has nothing to align, and it is a
 // one-off cost outside the steps. Warm-up is a fit of 2 steps (compile + first steps); the rate is
 // (n steps) / (time of a fit of 2+n steps − warm-up), so each fit compiles once and the difference
 // cancels it. Check: the mean loss of the n timed steps.

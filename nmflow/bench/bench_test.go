@@ -9,7 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nmflow/nmflow/nmflow/arch"
 	"github.com/nmflow/nmflow/nmflow/backend"
+	"github.com/nmflow/nmflow/nmflow/flow"
 )
 
 // Every workload runs at quick size; every graph (zoo step, fit step, solvers, evaluator)
@@ -120,5 +122,31 @@ func TestSlope(t *testing.T) {
 	}
 	if k := Slope([]float64{2}, []float64{3}); !math.IsNaN(k) {
 		t.Fatalf("slope of one point %g, want NaN", k)
+	}
+}
+
+// The recipe the report hands to bench.py is the one the timed fit trained with.
+func TestFitRecipeIsWhatFitUses(t *testing.T) {
+	be, _, err := backend.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	z, err := benchZoo(arch.MLP([]int{1, 28, 28}, 10, 1), 32, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, _, m, err := fitRate(context.Background(), be, z, fitConfig(flow.NetConfig{Width: 16, Depth: 1}, 1), 40)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := m.Config
+	used := FitRecipe{Norm: c.Norm, Source: c.Source, Coupling: c.Coupling, Predict: c.Predict, TimeSkew: c.TimeSkew, BatchSize: c.BatchSize,
+		LR: c.LR, WarmUp: c.WarmUp, MinLR: c.MinLR, WeightDecay: c.WeightDecay, Clip: c.Clip, EMA: c.EMA}
+	rc, err := fitRecipe(42, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rc != used || rc.WarmUp != 2 || rc.Norm != flow.NormLayer {
+		t.Fatalf("report's recipe %+v, the fit's %+v", rc, used)
 	}
 }
