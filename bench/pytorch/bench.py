@@ -13,7 +13,7 @@ is then marked). It also measures its GEMM peak (a square float32 matmul) for th
                                  [--threads T] [--nmflow-report nmflow.json] [--allow-reference-blas]
 
 The fit follows the recipe and default net of nmflow's report (--nmflow-report; scripts/bench-compare.sh
-passes the round's), else RECIPE and DEFAULT_NET below.
+passes the round's), else RECIPE below.
 """
 import argparse, json, math, os, re, sys, time
 
@@ -21,11 +21,11 @@ import torch
 import torch.nn.functional as F
 
 WORKLOADS = ["zoo", "fit", "sample", "eval"]
-# nmflow's fit recipe (bench.FitRecipe: flow.Config.Defaults with the bench's lr) and default net,
+# nmflow's fit configuration (its report's fit_config: flow.Config.Defaults with the bench's lr),
 # used without --nmflow-report. The warm-up is that of the timed fit (2 + iters steps; Steps/20).
-RECIPE = {"norm": "layer", "source": "kaiming", "coupling": "independent", "predict": "target", "time_skew": 5,
-          "batch_size": 64, "lr": 1e-3, "warmup": None, "min_lr": 0.01, "weight_decay": 0.01, "clip": 1, "ema": 0.99}
-DEFAULT_NET = "128x1"
+RECIPE = {"method": "cfm", "sigma": 0, "norm": "layer", "source": "kaiming", "coupling": "independent", "predict": "target",
+          "time_skew": 5, "batch_size": 64, "lr": 1e-3, "warmup": None, "min_lr": 0.01, "weight_decay": 0.01, "clip": 1,
+          "ema": 0.99, "net": {"width": 128, "depth": 1, "time_dim": 64}}
 SOLVERS = ["euler", "midpoint", "rk4"]
 
 
@@ -212,7 +212,7 @@ def mlp_segments(h):
 
 
 def fit_run(h, width, depth, steps, rc, a, dev):
-    """One fit of `steps` steps with nmflow's CFM recipe rc (bench.FitRecipe, flow.Config.Defaults):
+    """One fit of `steps` steps with nmflow's CFM recipe rc (its report's fit_config):
     the bench zoo (32 PyTorch-law inits, targets = inits + N(0, 0.05²)), per-layer normalization
     fitted on inits and targets, fresh PyTorch-law source draws (independent coupling), times
     u^time_skew, endpoint prediction, AdamW with warm-up + cosine to min_lr, global gradient-norm
@@ -264,20 +264,18 @@ def fit_run(h, width, depth, steps, rc, a, dev):
 
 
 def fit(a, dev):
-    rc, net = dict(RECIPE), DEFAULT_NET
+    rc = dict(RECIPE)
     if a.nmflow_report:
         with open(a.nmflow_report) as f:
-            rep = json.load(f)
-        rc.update(rep.get("fit_recipe") or {})
-        net = rep.get("fit_default_net") or net
-    want = {"norm": "layer", "source": "kaiming", "coupling": "independent", "predict": "target"}
+            rc.update(json.load(f).get("fit_config") or {})
+    want = {"method": "cfm", "sigma": 0, "norm": "layer", "source": "kaiming", "coupling": "independent", "predict": "target"}
     for k, v in want.items():
-        if rc[k] != v:
-            sys.exit(f"bench.py: nmflow's fit recipe has {k} = {rc[k]!r}; this reference implements {k} = {v!r} only "
-                     "(update fit_run to match bench.FitRecipe)")
-    if not re.fullmatch(r"[1-9]\d*x\d+", net):
-        sys.exit(f"bench.py: nmflow's default net {net!r} is not WIDTHxDEPTH")
-    dw, dd = (int(v) for v in net.split("x"))
+        if rc.get(k, 0) != v:
+            sys.exit(f"bench.py: nmflow's fit config has {k} = {rc.get(k)!r}; this reference implements {k} = {v!r} only "
+                     "(update fit_run to match)")
+    if rc["net"].get("time_dim", 64) != 64:
+        sys.exit(f"bench.py: nmflow's fit config has time_dim {rc['net']['time_dim']}; this reference implements 64 only")
+    dw, dd = rc["net"]["width"], rc["net"]["depth"]
     cases = [(1, 16, 1, False), (1, dw, dd, True)] if a.quick else \
         [(1, 256, 1, False), (12, 256, 1, False), (128, 256, 1, False), (32, dw, dd, True)]
     out = []
@@ -366,7 +364,7 @@ def main():
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: PyTorch's default)")
     ap.add_argument("--nmflow-report", default="",
-                    help="nmflow's JSON report of the same round: the fit follows its fit_recipe and fit_default_net "
+                    help="nmflow's JSON report of the same round: the fit follows its fit_config "
                          "(scripts/bench-compare.sh passes it)")
     ap.add_argument("--allow-reference-blas", action="store_true",
                     help="measure even on the reference BLAS (the report is marked; the ratios are not fair)")

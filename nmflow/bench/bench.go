@@ -61,11 +61,10 @@ type Report struct {
 	BLAS    string `json:"blas,omitempty"`    // PyTorch: the BLAS library its matmuls run on
 	// PeakGFLOPS is the measured GEMM peak of this backend on this machine (see Peak).
 	PeakGFLOPS float64 `json:"peak_gflops,omitempty"`
-	// FitDefaultNet is flow's default velocity net, "WIDTHxDEPTH": the fit case at P = 25,450.
-	FitDefaultNet string `json:"fit_default_net,omitempty"`
-	// FitRecipe is how the fit workload trains (flow's defaults as Fit resolves them), for
-	// bench/pytorch/bench.py to follow (--nmflow-report).
-	FitRecipe *FitRecipe `json:"fit_recipe,omitempty"`
+	// FitConfig is the fit workload's configuration as Fit resolves it (flow's defaults, the
+	// bench's lr, the timed fit's steps; its net is flow's default net, the fit case at P =
+	// 25,450), for bench/pytorch/bench.py to follow (--nmflow-report).
+	FitConfig *flow.Config `json:"fit_config,omitempty"`
 	// OtherCores is the CPU other processes used during the run, in cores on average (-1:
 	// unknown, not Linux); above QuietLimit the run is not a measurement.
 	OtherCores float64 `json:"other_cores"`
@@ -86,14 +85,16 @@ type Options struct {
 // RunReport runs the chosen workloads and the GEMM peak on be (named backendName) and describes
 // the machine: what `nmflow bench --json` prints.
 func RunReport(ctx context.Context, be compute.Backend, backendName string, opt Options) (Report, error) {
-	w, d := DefaultNet()
+	opt = opt.withDefaults()
 	rep := Report{Impl: "nmflow", Backend: backendName, Quick: opt.Quick, Machine: Machine(), Build: goBuild(),
-		Threads: runtime.GOMAXPROCS(0), FitDefaultNet: fmt.Sprintf("%dx%d", w, d)}
-	recipe, err := fitRecipe(2+iters(opt, 10), opt.Seed)
+		Threads: runtime.GOMAXPROCS(0)}
+	cfg := fitConfig(flow.NetConfig{}, opt.Seed)
+	cfg.Steps = 2 + iters(opt, 10)
+	cfg, err := cfg.Defaults()
 	if err != nil {
 		return rep, err
 	}
-	rep.FitRecipe = &recipe
+	rep.FitConfig = &cfg
 	n := 1024
 	if opt.Quick {
 		n = 256
@@ -101,23 +102,27 @@ func RunReport(ctx context.Context, be compute.Backend, backendName string, opt 
 	if rep.PeakGFLOPS, err = Peak(be, n); err != nil {
 		return rep, err
 	}
-	if opt.Log != nil {
-		fmt.Fprintf(opt.Log, "bench: %s, %d threads; GEMM peak %.1f GFLOP/s\n", rep.Machine, rep.Threads, rep.PeakGFLOPS)
-	}
+	fmt.Fprintf(opt.Log, "bench: %s, %d threads; GEMM peak %.1f GFLOP/s\n", rep.Machine, rep.Threads, rep.PeakGFLOPS)
 	load := startLoad()
 	rep.Results, err = Run(ctx, be, opt)
 	rep.OtherCores = load.others()
 	return rep, err
 }
 
-// Run runs the chosen workloads on be.
-func Run(ctx context.Context, be compute.Backend, opt Options) ([]Result, error) {
+// withDefaults fills the seed (1) and the log (none).
+func (opt Options) withDefaults() Options {
 	if opt.Seed == 0 {
 		opt.Seed = 1
 	}
 	if opt.Log == nil {
 		opt.Log = io.Discard
 	}
+	return opt
+}
+
+// Run runs the chosen workloads on be.
+func Run(ctx context.Context, be compute.Backend, opt Options) ([]Result, error) {
+	opt = opt.withDefaults()
 	ws := opt.Workloads
 	if len(ws) == 0 {
 		ws = Workloads
@@ -245,35 +250,6 @@ func Fit(ctx context.Context, be compute.Backend, opt Options) ([]Result, error)
 			Compiles: compiles, Check: mean(m.History[len(m.History)-n:]), CheckName: "loss"})
 	}
 	return out, nil
-}
-
-// FitRecipe is the fit workload's training recipe, resolved by flow.Config.Defaults for the timed
-// fit (2 + iters steps). bench/pytorch/bench.py reads it from nmflow's report and refuses modes it
-// does not implement.
-type FitRecipe struct {
-	Norm        string  `json:"norm"`
-	Source      string  `json:"source"`
-	Coupling    string  `json:"coupling"`
-	Predict     string  `json:"predict"`
-	TimeSkew    float64 `json:"time_skew"`
-	BatchSize   int     `json:"batch_size"`
-	LR          float64 `json:"lr"`
-	WarmUp      int     `json:"warmup"` // steps, of the timed fit
-	MinLR       float64 `json:"min_lr"`
-	WeightDecay float64 `json:"weight_decay"`
-	Clip        float64 `json:"clip"`
-	EMA         float64 `json:"ema"`
-}
-
-func fitRecipe(steps int, seed uint64) (FitRecipe, error) {
-	cfg := fitConfig(flow.NetConfig{}, seed)
-	cfg.Steps = steps
-	c, err := cfg.Defaults()
-	if err != nil {
-		return FitRecipe{}, err
-	}
-	return FitRecipe{Norm: c.Norm, Source: c.Source, Coupling: c.Coupling, Predict: c.Predict, TimeSkew: c.TimeSkew, BatchSize: c.BatchSize,
-		LR: c.LR, WarmUp: c.WarmUp, MinLR: c.MinLR, WeightDecay: c.WeightDecay, Clip: c.Clip, EMA: c.EMA}, nil
 }
 
 // DefaultNet is the width and depth of flow's default velocity net (flow.Config.Defaults).

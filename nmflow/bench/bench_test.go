@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"runtime"
@@ -28,7 +29,7 @@ func TestQuickRunCompilesOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	w, d := DefaultNet()
-	if !(rep.PeakGFLOPS > 0) || rep.Threads < 1 || rep.FitDefaultNet != fmt.Sprintf("%dx%d", w, d) || !rep.Quick || rep.Machine == "" {
+	if !(rep.PeakGFLOPS > 0) || rep.Threads < 1 || rep.FitConfig.Net.Width != w || rep.FitConfig.Net.Depth != d || !rep.Quick || rep.Machine == "" {
 		t.Fatalf("report header: %+v", rep)
 	}
 	rs := rep.Results
@@ -125,9 +126,13 @@ func TestSlope(t *testing.T) {
 	}
 }
 
-// The recipe the report hands to bench.py is the one the timed fit trained with.
-func TestFitRecipeIsWhatFitUses(t *testing.T) {
+// The configuration the report hands to bench.py is the one the timed fit trained with.
+func TestReportedFitConfigIsWhatFitUses(t *testing.T) {
 	be, _, err := backend.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := RunReport(context.Background(), be, "go", Options{Quick: true, Workloads: []string{"eval"}, Iters: 40})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,18 +140,14 @@ func TestFitRecipeIsWhatFitUses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _, _, m, err := fitRate(context.Background(), be, z, fitConfig(flow.NetConfig{Width: 16, Depth: 1}, 1), 40)
+	w, d := DefaultNet()
+	_, _, _, m, err := fitRate(context.Background(), be, z, fitConfig(flow.NetConfig{Width: w, Depth: d}, 1), 40)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := m.Config
-	used := FitRecipe{Norm: c.Norm, Source: c.Source, Coupling: c.Coupling, Predict: c.Predict, TimeSkew: c.TimeSkew, BatchSize: c.BatchSize,
-		LR: c.LR, WarmUp: c.WarmUp, MinLR: c.MinLR, WeightDecay: c.WeightDecay, Clip: c.Clip, EMA: c.EMA}
-	rc, err := fitRecipe(42, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rc != used || rc.WarmUp != 2 || rc.Norm != flow.NormLayer {
-		t.Fatalf("report's recipe %+v, the fit's %+v", rc, used)
+	got, _ := json.Marshal(rep.FitConfig)
+	want, _ := json.Marshal(m.Config)
+	if string(got) != string(want) || rep.FitConfig.WarmUp != 2 || rep.FitConfig.Align != flow.AlignNone {
+		t.Fatalf("report's fit config\n%s\nthe fit's\n%s", got, want)
 	}
 }
