@@ -120,7 +120,8 @@ fuzz-short: ## fuzz every parser for FUZZ_SHORT each (default 5s): the pass CI r
 fuzz-long: ## fuzz every parser for FUZZ_LONG each (default 10m, 1.5 h for all nine): before a release, never in CI
 	$(call run-fuzz,$(FUZZ_LONG))
 
-bench: ## nmflow bench and the PyTorch reference on the same workloads, with ratios (BENCH_FLAGS, e.g. --quick; TORCH_THREADS, default nproc); docs/bench.md
+bench: ## nmflow bench against PyTorch (OpenBLAS, all cores): BENCH_ROUNDS interleaved rounds (default 3), medians, ratios, roofline, checks; BENCH_FLAGS, e.g. --quick; docs/bench.md
+	@bash scripts/install-deps.sh --bench
 	@bash scripts/bench-compare.sh $(BENCH_FLAGS)
 
 gobench: ## Go micro-benchmarks of the library (go test -bench)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -34,16 +35,42 @@ type Result struct {
 	Throughput float64 `json:"throughput"` // in Unit, warm (after the first call)
 	WarmupS    float64 `json:"warmup_s"`   // first call: compile + first execution
 	Iters      int     `json:"iters"`      // timed calls
-	Compiles   int     `json:"compiles"`   // graphs built for the case (1 expected; -1 unknown)
-	Check      float64 `json:"check"`      // a sanity value (loss, output RMS, accuracy)
+	Compiles   int     `json:"compiles"`   // graphs built for the case (1 expected; PyTorch: 0, eager)
+	// Check is a value both implementations compute from the same laws of data and weights after
+	// the timed calls (CheckName: "loss", "displacement"); Summarize compares them within
+	// CheckTolerance.
+	Check     float64 `json:"check"`
+	CheckName string  `json:"check_name,omitempty"`
+	// Moved (zoo) is the RMS of the weights' change over the warm-up and timed steps, compared
+	// within MovedTolerance: the zoo's loss on random labels stays near ln 10 whether its step
+	// updates the weights or not; this does not.
+	Moved float64 `json:"moved,omitempty"`
+	// GFlop is the matmul work per Unit (eval, sample: per net), in GFLOP: Throughput·GFlop is
+	// the achieved GFLOP/s of the roofline column.
+	GFlop float64 `json:"gflop,omitempty"`
 }
 
-// Report is what `nmflow bench --json` prints.
+// Report is what `nmflow bench --json` prints (and bench/pytorch/bench.py, with its BLAS).
 type Report struct {
-	Impl    string   `json:"impl"` // "nmflow" or "pytorch"
-	Backend string   `json:"backend"`
-	Quick   bool     `json:"quick"`
-	Results []Result `json:"results"`
+	Impl    string `json:"impl"` // "nmflow" or "pytorch"
+	Backend string `json:"backend"`
+	Quick   bool   `json:"quick"`
+	Machine string `json:"machine,omitempty"` // CPU model and count
+	Build   string `json:"build,omitempty"`   // nmflow: Go version and GOEXPERIMENT
+	Threads int    `json:"threads,omitempty"` // nmflow: GOMAXPROCS; PyTorch: torch.get_num_threads()
+	BLAS    string `json:"blas,omitempty"`    // PyTorch: the BLAS library its matmuls run on
+	// PeakGFLOPS is the measured GEMM peak of this backend on this machine (see Peak).
+	PeakGFLOPS float64 `json:"peak_gflops,omitempty"`
+	// FitConfig is the fit workload's configuration as Fit resolves it (flow's defaults, the
+	// bench's lr, the timed fit's steps; its net is flow's default net, the fit case at P =
+	// 25,450), for bench/pytorch/bench.py to follow (--nmflow-report).
+	FitConfig *flow.Config `json:"fit_config,omitempty"`
+	// OtherCores is the CPU other processes used during the run, in cores on average (-1:
+	// unknown, not Linux); above QuietLimit the run is not a measurement.
+	OtherCores float64 `json:"other_cores"`
+	// Warnings make a report unfit for comparison (e.g. PyTorch on the reference BLAS).
+	Warnings []string `json:"warnings,omitempty"`
+	Results  []Result `json:"results"`
 }
 
 // Options choose the workloads and sizes.
@@ -55,14 +82,47 @@ type Options struct {
 	Log       io.Writer
 }
 
-// Run runs the chosen workloads on be.
-func Run(ctx context.Context, be compute.Backend, opt Options) ([]Result, error) {
+// RunReport runs the chosen workloads and the GEMM peak on be (named backendName) and describes
+// the machine: what `nmflow bench --json` prints.
+func RunReport(ctx context.Context, be compute.Backend, backendName string, opt Options) (Report, error) {
+	opt = opt.withDefaults()
+	rep := Report{Impl: "nmflow", Backend: backendName, Quick: opt.Quick, Machine: Machine(), Build: goBuild(),
+		Threads: runtime.GOMAXPROCS(0)}
+	cfg := fitConfig(flow.NetConfig{}, opt.Seed)
+	cfg.Steps = 2 + iters(opt, 10)
+	cfg, err := cfg.Defaults()
+	if err != nil {
+		return rep, err
+	}
+	rep.FitConfig = &cfg
+	n := 1024
+	if opt.Quick {
+		n = 256
+	}
+	if rep.PeakGFLOPS, err = Peak(be, n); err != nil {
+		return rep, err
+	}
+	fmt.Fprintf(opt.Log, "bench: %s, %d threads; GEMM peak %.1f GFLOP/s\n", rep.Machine, rep.Threads, rep.PeakGFLOPS)
+	load := startLoad()
+	rep.Results, err = Run(ctx, be, opt)
+	rep.OtherCores = load.others()
+	return rep, err
+}
+
+// withDefaults fills the seed (1) and the log (none).
+func (opt Options) withDefaults() Options {
 	if opt.Seed == 0 {
 		opt.Seed = 1
 	}
 	if opt.Log == nil {
 		opt.Log = io.Discard
 	}
+	return opt
+}
+
+// Run runs the chosen workloads on be.
+func Run(ctx context.Context, be compute.Backend, opt Options) ([]Result, error) {
+	opt = opt.withDefaults()
 	ws := opt.Workloads
 	if len(ws) == 0 {
 		ws = Workloads
@@ -88,7 +148,7 @@ func Run(ctx context.Context, be compute.Backend, opt Options) ([]Result, error)
 			rs, err = Eval(be, opt)
 		}
 		for _, r := range rs {
-			fmt.Fprintf(opt.Log, "bench %s %s: %.4g %s (warm-up %.2fs)\n", r.Workload, r.Case, r.Throughput, r.Unit, r.WarmupS)
+			fmt.Fprintf(opt.Log, "bench %s %s: %.4g %s (warm-up %.2fs, %s %.5g)\n", r.Workload, r.Case, r.Throughput, r.Unit, r.WarmupS, r.CheckName, r.Check)
 		}
 		out = append(out, rs...)
 		if err != nil {
@@ -143,57 +203,97 @@ func Zoo(be compute.Backend, opt Options) ([]Result, error) {
 		if err != nil {
 			return out, err
 		}
+		// Check: the mean per-run training loss of the last timed step.
 		out = append(out, Result{Workload: "zoo", Case: fmt.Sprintf("R=%d", r), Unit: "model-steps/s", Throughput: rate * float64(r),
-			WarmupS: warm, Iters: n, Compiles: sb.Compilations()})
+			WarmupS: warm, Iters: n, Compiles: sb.Compilations(), Check: sb.Loss(), CheckName: "loss", Moved: sb.Moved()})
 	}
 	return out, nil
 }
 
-// Fit times CFM meta-model training (flow.Fit, width 256, depth 1, batch 64, independent
-// coupling) on a 32-run zoo of MLP 784-h-10 with h = 1, 12, 128 (P = 805, 9,550, 101,770). Warm-up
-// is a fit of 2 steps (compile + first steps); the rate is (n steps) / (time of a fit of 2+n
-// steps − warm-up), so each fit compiles once and the difference cancels it.
+// Fit times CFM meta-model training (flow.Fit with flow's default recipe, lr 1e-3: per-layer
+// normalization, Kaiming source, endpoint prediction, time skew, AdamW with warm-up and cosine
+// schedule, gradient clip and EMA; batch 64, independent coupling) on a 32-run zoo of MLP 784-h-10:
+// h = 1, 12, 128 (P = 805, 9,550, 101,770) with a width-256, depth-1 net, and h = 32 (P = 25,450,
+// the 784-32-10 zoo of the CLI's default fit) with flow's default net, named in the case
+// ("P=25450 128x1"). Alignment is off: the synthetic zoo has nothing to align, and it is a
+// one-off cost outside the steps. Warm-up is a fit of 2 steps (compile + first steps); the rate is
+// (n steps) / (time of a fit of 2+n steps − warm-up), so each fit compiles once and the difference
+// cancels it. Check: the mean loss of the n timed steps.
 func Fit(ctx context.Context, be compute.Backend, opt Options) ([]Result, error) {
-	hs, width := []int{1, 12, 128}, 256
+	dw, dd := DefaultNet()
+	type fitCase struct {
+		hidden int
+		net    flow.NetConfig
+		named  bool // the case name carries the net
+	}
+	cases := []fitCase{{1, flow.NetConfig{Width: 256, Depth: 1}, false}, {12, flow.NetConfig{Width: 256, Depth: 1}, false},
+		{128, flow.NetConfig{Width: 256, Depth: 1}, false}, {32, flow.NetConfig{Width: dw, Depth: dd}, true}}
 	if opt.Quick {
-		hs, width = []int{1}, 16
+		cases = []fitCase{{1, flow.NetConfig{Width: 16, Depth: 1}, false}, {1, flow.NetConfig{Width: dw, Depth: dd}, true}}
 	}
 	var out []Result
-	for _, h := range hs {
-		z, err := benchZoo(arch.MLP([]int{1, 28, 28}, 10, h), 32, opt.Seed)
+	for _, c := range cases {
+		z, err := benchZoo(arch.MLP([]int{1, 28, 28}, 10, c.hidden), 32, opt.Seed)
 		if err != nil {
 			return out, err
 		}
 		n := iters(opt, 10)
-		warm, rate, compiles, err := fitRate(ctx, be, z, fitConfig(width, opt.Seed), n)
+		warm, rate, compiles, m, err := fitRate(ctx, be, z, fitConfig(c.net, opt.Seed), n)
 		if err != nil {
 			return out, err
 		}
-		out = append(out, Result{Workload: "fit", Case: fmt.Sprintf("P=%d", z.Params), Unit: "steps/s",
-			Throughput: rate, WarmupS: warm, Iters: n, Compiles: compiles})
+		name := fmt.Sprintf("P=%d", z.Params)
+		if c.named {
+			name += fmt.Sprintf(" %dx%d", c.net.Width, c.net.Depth)
+		}
+		out = append(out, Result{Workload: "fit", Case: name, Unit: "steps/s", Throughput: rate, WarmupS: warm, Iters: n,
+			Compiles: compiles, Check: mean(m.History[len(m.History)-n:]), CheckName: "loss"})
 	}
 	return out, nil
 }
 
+// DefaultNet is the width and depth of flow's default velocity net (flow.Config.Defaults).
+func DefaultNet() (width, depth int) {
+	c, err := flow.Config{}.Defaults()
+	if err != nil {
+		panic(fmt.Sprintf("bench: flow's defaults do not validate: %v", err))
+	}
+	return c.Net.Width, c.Net.Depth
+}
+
+func mean(v []float32) float64 {
+	var s float64
+	for _, x := range v {
+		s += float64(x)
+	}
+	return s / float64(len(v))
+}
+
 // fitRate fits cfg on z for 2 steps (compile and first steps: the warm-up, in seconds) and then
-// for 2+n steps from scratch, and returns n / (the second time − the first): steady-state steps/s.
-// compiles counts the training-step graphs the second fit built (1 expected).
-func fitRate(ctx context.Context, be compute.Backend, z *traj.Zoo, cfg flow.Config, n int) (warm, rate float64, compiles int, err error) {
+// for 2+n steps from scratch, and returns n / (the second time − the first): steady-state steps/s
+// (bench/pytorch/bench.py times its fit the same way), and the second fit's model. compiles counts the training-step graphs the second fit built (1
+// expected).
+func fitRate(ctx context.Context, be compute.Backend, z *traj.Zoo, cfg flow.Config, n int) (warm, rate float64, compiles int, m *flow.Model, err error) {
 	fit := func(steps int) (float64, error) {
 		cfg.Steps = steps
 		compiles = 0
 		start := time.Now()
-		_, err := flow.Fit(ctx, z, cfg, flow.Options{Backend: be, Progress: io.Discard, Compiles: &compiles})
+		m, err = flow.Fit(ctx, z, cfg, flow.Options{Backend: be, Progress: io.Discard, Compiles: &compiles})
 		return time.Since(start).Seconds(), err
 	}
 	if warm, err = fit(2); err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, nil, err
 	}
 	total, err := fit(2 + n)
 	if err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, nil, err
 	}
-	return warm, float64(n) / math.Max(total-warm, 1e-9), compiles, nil
+	if total <= warm {
+		// The n steps were lost in the timing noise (tiny --quick sizes): the whole second fit,
+		// setup included, bounds the rate from below.
+		return warm, float64(2+n) / total, compiles, m, nil
+	}
+	return warm, float64(n) / (total - warm), compiles, m, nil
 }
 
 // benchZoo is a zoo of `runs` PyTorch-law inits (checkpoint 0) and those inits shifted by
@@ -248,9 +348,12 @@ func Sample(be compute.Backend, opt Options) ([]Result, error) {
 			}
 			x := tensors.MustCopyFlatData[float32](res.X)
 			res.X.MustFinalizeAll()
+			// Check: the RMS of the displacement x(1) − x(0) (x(1) itself is within 2% of x(0)'s
+			// RMS here, so a sampler that does not move would pass a check on it).
 			rms = 0
-			for _, v := range x {
-				rms += float64(v) * float64(v)
+			for i, v := range x {
+				d := float64(v) - float64(x0[i])
+				rms += d * d
 			}
 			rms = math.Sqrt(rms / float64(len(x)))
 			return nil
@@ -258,8 +361,10 @@ func Sample(be compute.Backend, opt Options) ([]Result, error) {
 		k := iters(opt, 3)
 		warm, rate, err := timeIt(k, call)
 		if err == nil {
+			// Matmul work per net: two d×hidden products per velocity call, evals calls per step.
+			evals := map[string]int{"euler": 1, "midpoint": 2, "rk4": 4}[method]
 			out = append(out, Result{Workload: "sample", Case: method, Unit: "nets/s", Throughput: rate * float64(n), WarmupS: warm,
-				Iters: k, Compiles: s.Compilations(), Check: rms})
+				Iters: k, Compiles: s.Compilations(), Check: rms, CheckName: "displacement", GFlop: float64(steps*evals) * 4 * float64(d*hidden) / 1e9})
 		}
 		s.Close()
 		if err != nil {
@@ -295,50 +400,44 @@ func Eval(be compute.Backend, opt Options) ([]Result, error) {
 	}
 	ev := eval.NewEvaluator(be, net, im, norm, spec.Input, nets)
 	params := tensors.FromFlatDataAndDimensions(w, nets, net.Layout().Size())
-	var acc float64
+	var loss float64
 	k := iters(opt, 3)
 	warm, rate, err := timeIt(k, func() error {
-		_, a, err := ev.Run(params)
-		acc = 0
-		for _, v := range a {
-			acc += float64(v) / float64(len(a))
-		}
+		l, _, err := ev.Run(params)
+		loss = mean(l)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	// The Evaluator's Exec has SetMaxCache(1): a second compilation would have failed Run.
+	// Check: the mean over nets of the per-net test loss. Work: both layers' matmuls per net.
+	gflop := 2 * float64(examples) * float64(784*hidden+hidden*10) / 1e9
 	return []Result{{Workload: "eval", Case: fmt.Sprintf("N=%d", nets), Unit: "nets/s", Throughput: rate * float64(nets), WarmupS: warm,
-		Iters: k, Compiles: 1, Check: acc}}, nil
+		Iters: k, Compiles: ev.Compilations(), Check: loss, CheckName: "loss", GFlop: gflop}}, nil
 }
 
 // Table writes results as an aligned text table.
 func Table(w io.Writer, rs []Result) {
-	fmt.Fprintf(w, "%-8s %-10s %14s %-14s %10s %6s %8s\n", "workload", "case", "throughput", "unit", "warm-up s", "iters", "compiles")
+	fmt.Fprintf(w, "%-8s %-14s %14s %-14s %10s %6s %8s  %s\n", "workload", "case", "throughput", "unit", "warm-up s", "iters", "compiles", "check")
 	for _, r := range rs {
-		fmt.Fprintf(w, "%-8s %-10s %14.4g %-14s %10.3f %6d %8d\n", r.Workload, r.Case, r.Throughput, r.Unit, r.WarmupS, r.Iters, r.Compiles)
+		fmt.Fprintf(w, "%-8s %-14s %14.4g %-14s %10.3f %6d %8d  %s %.5g\n", r.Workload, r.Case, r.Throughput, r.Unit, r.WarmupS, r.Iters, r.Compiles, r.CheckName, r.Check)
 	}
 }
 
-// Compare writes nmflow/PyTorch throughput ratios for the cases both reports have.
+// Compare writes the one-round Summary of ours against ref and returns the number of cases with
+// a ratio (both reports have them).
 func Compare(w io.Writer, ours, ref Report) int {
-	key := func(r Result) string { return r.Workload + "/" + r.Case }
-	refs := map[string]Result{}
-	for _, r := range ref.Results {
-		refs[key(r)] = r
+	s, err := Summarize([]Report{ours}, []Report{ref})
+	if err != nil {
+		fmt.Fprintln(w, err)
+		return 0
 	}
-	fmt.Fprintf(w, "%s: %s\n%s: %s\n", ours.Impl, ours.Backend, ref.Impl, ref.Backend)
-	fmt.Fprintf(w, "%-8s %-10s %-14s %14s %14s %8s\n", "workload", "case", "unit", ours.Impl, ref.Impl, "ratio")
+	s.Write(w)
 	n := 0
-	for _, r := range ours.Results {
-		p, ok := refs[key(r)]
-		if !ok || p.Throughput <= 0 {
-			fmt.Fprintf(w, "%-8s %-10s %-14s %14.4g %14s %8s\n", r.Workload, r.Case, r.Unit, r.Throughput, "-", "-")
-			continue
+	for _, c := range s.Cases {
+		if c.Ratio > 0 {
+			n++
 		}
-		fmt.Fprintf(w, "%-8s %-10s %-14s %14.4g %14.4g %8.2f\n", r.Workload, r.Case, r.Unit, r.Throughput, p.Throughput, r.Throughput/p.Throughput)
-		n++
 	}
 	return n
 }

@@ -3,40 +3,63 @@ package bench
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"math"
 	"runtime"
 	"strings"
 	"testing"
 
+	"github.com/nmflow/nmflow/nmflow/arch"
 	"github.com/nmflow/nmflow/nmflow/backend"
+	"github.com/nmflow/nmflow/nmflow/flow"
 )
 
-// Every workload runs at quick size; the zoo step and each solver compile exactly once across
-// the warm-up and the timed calls.
+// Every workload runs at quick size; every graph (zoo step, fit step, solvers, evaluator)
+// compiles exactly once across the warm-up and the timed calls; every case has a finite check
+// value and the matmul-bound ones a roofline work; the report names the machine, the GEMM peak
+// and flow's default net.
 func TestQuickRunCompilesOnce(t *testing.T) {
 	be, _, err := backend.Default()
 	if err != nil {
 		t.Fatal(err)
 	}
-	rs, err := Run(context.Background(), be, Options{Quick: true, Iters: 3})
+	rep, err := RunReport(context.Background(), be, "go", Options{Quick: true, Iters: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
+	w, d := DefaultNet()
+	if !(rep.PeakGFLOPS > 0) || rep.Threads < 1 || rep.FitConfig.Net.Width != w || rep.FitConfig.Net.Depth != d || !rep.Quick || rep.Machine == "" {
+		t.Fatalf("report header: %+v", rep)
+	}
+	rs := rep.Results
 	seen := map[string]int{}
 	for _, r := range rs {
 		seen[r.Workload]++
 		if !(r.Throughput > 0) || !(r.WarmupS > 0) || r.Iters != 3 {
 			t.Errorf("%s %s: throughput %g, warm-up %g, iters %d", r.Workload, r.Case, r.Throughput, r.WarmupS, r.Iters)
 		}
-		if r.Workload != "eval" && r.Compiles != 1 {
+		if r.Compiles != 1 {
 			t.Errorf("%s %s compiled %d times over 4 calls, want 1", r.Workload, r.Case, r.Compiles)
 		}
-		if r.Workload == "sample" && !(r.Check > 0) {
-			t.Errorf("sample %s: output RMS %g", r.Case, r.Check)
+		if !(r.Check > 0) || math.IsInf(r.Check, 0) || r.CheckName == "" {
+			t.Errorf("%s %s: check %s = %g", r.Workload, r.Case, r.CheckName, r.Check)
+		}
+		if matmulBound := r.Workload == "eval" || r.Workload == "sample"; matmulBound != (r.GFlop > 0) {
+			t.Errorf("%s %s: roofline work %g GFLOP", r.Workload, r.Case, r.GFlop)
 		}
 	}
-	if seen["zoo"] != 2 || seen["fit"] != 1 || seen["sample"] != len(Solvers) || seen["eval"] != 1 {
+	if seen["zoo"] != 2 || seen["fit"] != 2 || seen["sample"] != len(Solvers) || seen["eval"] != 1 {
 		t.Fatalf("cases per workload: %v", seen)
+	}
+	if want := fmt.Sprintf("P=805 %dx%d", w, d); rs[3].Case != want {
+		t.Errorf("default-net fit case %q, want %q", rs[3].Case, want)
+	}
+	// Random labels over 10 classes: the zoo's and the evaluator's losses sit near ln 10.
+	for _, r := range []Result{rs[0], rs[len(rs)-1]} {
+		if math.Abs(r.Check-math.Log(10)) > 0.1 {
+			t.Errorf("%s %s: loss %g, want ≈ ln 10", r.Workload, r.Case, r.Check)
+		}
 	}
 	var tab bytes.Buffer
 	Table(&tab, rs)
@@ -53,7 +76,7 @@ func TestCompareRatios(t *testing.T) {
 		{Workload: "eval", Case: "N=64", Unit: "nets/s", Throughput: 10}}}
 	ref := Report{Impl: "pytorch", Backend: "cpu", Results: []Result{{Workload: "zoo", Case: "R=1", Unit: "model-steps/s", Throughput: 100}}}
 	var b bytes.Buffer
-	if n := Compare(&b, ours, ref); n != 1 || !strings.Contains(b.String(), "0.50") {
+	if n := Compare(&b, ours, ref); n != 1 || !strings.Contains(b.String(), "| **0.50** |") {
 		t.Fatalf("compare: %d ratios\n%s", n, b.String())
 	}
 }
@@ -100,5 +123,31 @@ func TestSlope(t *testing.T) {
 	}
 	if k := Slope([]float64{2}, []float64{3}); !math.IsNaN(k) {
 		t.Fatalf("slope of one point %g, want NaN", k)
+	}
+}
+
+// The configuration the report hands to bench.py is the one the timed fit trained with.
+func TestReportedFitConfigIsWhatFitUses(t *testing.T) {
+	be, _, err := backend.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := RunReport(context.Background(), be, "go", Options{Quick: true, Workloads: []string{"eval"}, Iters: 40})
+	if err != nil {
+		t.Fatal(err)
+	}
+	z, err := benchZoo(arch.MLP([]int{1, 28, 28}, 10, 1), 32, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, d := DefaultNet()
+	_, _, _, m, err := fitRate(context.Background(), be, z, fitConfig(flow.NetConfig{Width: w, Depth: d}, 1), 40)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := json.Marshal(rep.FitConfig)
+	want, _ := json.Marshal(m.Config)
+	if string(got) != string(want) || rep.FitConfig.WarmUp != 2 || rep.FitConfig.Align != flow.AlignNone {
+		t.Fatalf("report's fit config\n%s\nthe fit's\n%s", got, want)
 	}
 }

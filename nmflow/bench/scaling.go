@@ -116,7 +116,7 @@ func Scaling(ctx context.Context, be compute.Backend, opt ScalingOptions) ([]Poi
 		var rate float64
 		var compiles int
 		peak, merr := peakDuring(func() error {
-			_, rate, compiles, err = fitRate(ctx, be, z, fitConfig(width, opt.Seed), n)
+			_, rate, compiles, _, err = fitRate(ctx, be, z, fitConfig(flow.NetConfig{Width: width, Depth: 1}, opt.Seed), n)
 			return err
 		})
 		if err != nil {
@@ -234,9 +234,10 @@ func Slope(xs, ys []float64) float64 {
 	return (n*sxy - sx*sy) / d
 }
 
-// fitConfig is the fit workload's CFM configuration (steps are set per call).
-func fitConfig(width int, seed uint64) flow.Config {
-	return flow.Config{Coupling: flow.CouplingIndependent, Predict: flow.PredictTarget, Net: flow.NetConfig{Width: width, Depth: 1},
+// fitConfig is the fit workload's CFM configuration (steps are set per call): flow's defaults
+// but for the net, and no alignment (see Fit). bench/pytorch/bench.py's fit_run mirrors it.
+func fitConfig(net flow.NetConfig, seed uint64) flow.Config {
+	return flow.Config{Coupling: flow.CouplingIndependent, Predict: flow.PredictTarget, Align: flow.AlignNone, Net: net,
 		BatchSize: 64, LR: 1e-3, Seed: seed}
 }
 

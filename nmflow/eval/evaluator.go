@@ -24,6 +24,7 @@ type Evaluator struct {
 	indices  []*tensors.Tensor
 	masks    []*tensors.Tensor
 	preds    bool // the graph also returns each model's predicted class per example
+	compiles int
 	Examples int
 }
 
@@ -32,6 +33,10 @@ type Evaluator struct {
 func NewEvaluator(be compute.Backend, net arch.Net, im *feed.Images, norm *feed.Norm, inputShape []int, models int) *Evaluator {
 	return newEvaluator(be, net, im, norm, inputShape, models, false)
 }
+
+// Compilations counts how often the evaluation graph was built: 1 after any number of Runs
+// (the Exec's cache holds one graph, so a second shape would fail Run instead).
+func (ev *Evaluator) Compilations() int { return ev.compiles }
 
 // newEvaluator is NewEvaluator; with preds the graph also returns the predicted classes, which
 // [Evaluator.RunPredict] needs (a separate graph, so the zoo's per-checkpoint evaluation does not
@@ -57,7 +62,8 @@ func newEvaluator(be compute.Backend, net arch.Net, im *feed.Images, norm *feed.
 	}
 	chunk := min(max(32<<20/(models*widest), 16), 2000, im.N)
 	ev := &Evaluator{im: im, norm: norm, chunk: chunk, models: models, preds: preds, Examples: im.N}
-	ev.exec = MustNewExec(be, evalGraph(net, inputShape, norm.On, preds)).SetMaxCache(1)
+	build := evalGraph(net, inputShape, norm.On, preds)
+	ev.exec = MustNewExec(be, func(in []*Node) []*Node { ev.compiles++; return build(in) }).SetMaxCache(1)
 	for start := 0; start < im.N; start += chunk {
 		idx := make([]int32, chunk)
 		mask := make([]float32, chunk)

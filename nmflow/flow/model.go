@@ -64,6 +64,8 @@ type Model struct {
 	History           []float32 `json:"loss_history"`
 	GradNorm          []float32 `json:"grad_norm_history"`
 	WallSeconds       float64   `json:"wall_seconds"`
+	// StepSeconds is the wall time per training step, WallSeconds / Steps (checkpoints included).
+	StepSeconds float64 `json:"step_seconds,omitempty"`
 	// LRCuts lists the learning-rate cuts made after divergences (Options.LRCut), in order; a
 	// resumed fit reapplies them (see lrScaleAt).
 	LRCuts []LRCut `json:"lr_cuts,omitempty"`
@@ -116,6 +118,9 @@ func (m *Model) saveTraining(dir string, ckpt *checkpoint.Handler) error {
 
 func (m *Model) writeJSON(dir string) error {
 	m.Stamp(ModelFormat, ModelVersion, m.be)
+	if m.Steps > 0 {
+		m.StepSeconds = m.WallSeconds / float64(m.Steps)
+	}
 	b, err := json.Marshal(m)
 	if err != nil {
 		return err

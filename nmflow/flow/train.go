@@ -647,7 +647,7 @@ func (t *trainer) run(ctx context.Context, opt Options) error {
 	label := fmt.Sprintf("fit %s %s/%s", cfg.Method, cfg.Source, cfg.Coupling)
 	bar := progress.To(opt.Progress, cfg.Steps, label)
 	defer bar.Done()
-	start := time.Now()
+	start, begin := time.Now(), time.Now() // begin: this call's steps, for the time per step
 	stop := make(chan struct{})
 	defer func() { close(stop) }()
 	batches := t.prefetch(t.m.Steps, stop)
@@ -710,7 +710,7 @@ func (t *trainer) run(ctx context.Context, opt Options) error {
 		bar.Set(t.m.Steps)
 		last := t.m.Steps == cfg.Steps
 		if t.m.Steps%10 == 0 || last {
-			bar.SetInfo(fmt.Sprintf("loss %.4f", smoothLoss(t.m.History)))
+			bar.SetInfo(fmt.Sprintf("loss %.4f, %.3gs/step", smoothLoss(t.m.History), time.Since(begin).Seconds()/float64(done)))
 		}
 		if ckpt != nil && (t.m.Steps%every == 0 || last || (opt.StopAfter > 0 && done >= opt.StopAfter)) {
 			t.m.WallSeconds += time.Since(start).Seconds()
@@ -724,6 +724,7 @@ func (t *trainer) run(ctx context.Context, opt Options) error {
 		}
 	}
 	t.m.WallSeconds += time.Since(start).Seconds()
+	t.m.StepSeconds = t.m.WallSeconds / float64(max(t.m.Steps, 1))
 	if err := t.host.sync(); err != nil {
 		return err
 	}

@@ -1,8 +1,11 @@
 package zoo
 
 import (
+	"math"
+
 	"github.com/gomlx/compute"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive
+	"github.com/gomlx/gomlx/core/tensors"
 
 	"github.com/nmflow/nmflow/nmflow/arch"
 	"github.com/nmflow/nmflow/nmflow/data"
@@ -15,6 +18,8 @@ type StepBench struct {
 	perms    [][]int
 	epoch    int
 	compiles int
+	loss     []float32 // per-run training loss of the last Step
+	init     []float32 // the [R,P] weights before the first Step
 }
 
 // NewStepBench prepares cfg's R runs on ds; nothing is compiled before the first Step.
@@ -31,7 +36,7 @@ func NewStepBench(be compute.Backend, cfg Config, ds *data.Dataset) (*StepBench,
 	if err != nil {
 		return nil, err
 	}
-	sb := &StepBench{t: t, perms: make([][]int, cfg.Runs), epoch: -1}
+	sb := &StepBench{t: t, perms: make([][]int, cfg.Runs), epoch: -1, init: tensors.MustCopyFlatData[float32](t.params)}
 	shape := ds.Shape
 	if prodInts(cfg.Arch.Input) == ds.ExampleSize() {
 		shape = cfg.Arch.Input
@@ -45,8 +50,35 @@ func NewStepBench(be compute.Backend, cfg Config, ds *data.Dataset) (*StepBench,
 // exactly as a zoo does (donated state, host-built minibatch indices), without its checks.
 func (sb *StepBench) Step() error {
 	t := sb.t
-	_, err := t.trainStep(t.batchIndices(t.done%t.total, sb.perms, &sb.epoch))
+	l, err := t.trainStep(t.batchIndices(t.done%t.total, sb.perms, &sb.epoch))
+	sb.loss = l
 	return err
+}
+
+// Loss is the mean over runs of the last Step's training loss (NaN before the first Step): the
+// bench's check that the timed steps trained.
+func (sb *StepBench) Loss() float64 {
+	if len(sb.loss) == 0 {
+		return math.NaN()
+	}
+	var s float64
+	for _, v := range sb.loss {
+		s += float64(v)
+	}
+	return s / float64(len(sb.loss))
+}
+
+// Moved is the RMS over all runs' weights of their change since NewStepBench: a step that skips
+// or mis-scales its update moves them differently from a correct one (the loss on random labels
+// hardly tells).
+func (sb *StepBench) Moved() float64 {
+	w := tensors.MustCopyFlatData[float32](sb.t.params)
+	var s float64
+	for i, v := range w {
+		d := float64(v - sb.init[i])
+		s += d * d
+	}
+	return math.Sqrt(s / float64(len(w)))
 }
 
 // Compilations counts how often the step graph was built: 1 after any number of Steps.

@@ -23,14 +23,14 @@ func init() {
 }
 
 func runBench(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("bench", "bench [--workloads zoo,fit,sample,eval] [--quick] [--iters N] [--json] [--compare pytorch.json] | bench --scaling [--quick] [--plot scaling.png] [--json]", stderr)
+	fs := newFlags("bench", "bench [--workloads zoo,fit,sample,eval] [--quick] [--iters N] [--json] [--compare pytorch.json] | bench --from n1.json,n2.json,... --compare p1.json,p2.json,... | bench --scaling [--quick] [--plot scaling.png] [--json]", stderr)
 	workloads := fs.String("workloads", strings.Join(bench.Workloads, ","), "comma-separated workloads to run")
 	quick := fs.Bool("quick", false, "tiny sizes (seconds): a smoke test, not a measurement")
 	iters := fs.Int("iters", 0, "timed calls per case (0: the workload's default)")
 	seed := fs.Uint64("seed", 1, "seed of the synthetic data, inits and weights")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
-	compare := fs.String("compare", "", "a report (--json output of this command or of bench/pytorch/bench.py) to divide by; with --from, no run")
-	from := fs.String("from", "", "read nmflow's report from this JSON file instead of running the workloads")
+	compare := fs.String("compare", "", "reference reports (bench/pytorch/bench.py's JSON), comma-separated, one per round: prints medians, ranges, ratios, roofline and check agreement, and fails on any problem")
+	from := fs.String("from", "", "read nmflow's reports (comma-separated, one per round, as many as --compare) instead of running the workloads")
 	scaling := fs.Bool("scaling", false, "sweep the zoo step over R and the fit step over P: seconds per step, peak memory, log-log slopes")
 	plotTo := fs.String("plot", "", "with --scaling: write the log-log plots to this PNG")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof bin/nmflow FILE)")
@@ -68,9 +68,10 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	if *scaling {
 		return runScaling(*quick, *iters, *seed, *asJSON, *plotTo, stdout, stderr)
 	}
-	var rep bench.Report
+	var ours []bench.Report
 	if *from != "" {
-		if err := readReport(*from, &rep); err != nil {
+		var err error
+		if ours, err = readReports(*from); err != nil {
 			return err
 		}
 	} else {
@@ -80,30 +81,55 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 		defer stop()
-		rs, err := bench.Run(ctx, be, bench.Options{Workloads: strings.Split(*workloads, ","), Quick: *quick, Iters: *iters, Seed: *seed, Log: stderr})
+		rep, err := bench.RunReport(ctx, be, info.Name, bench.Options{Workloads: strings.Split(*workloads, ","), Quick: *quick, Iters: *iters, Seed: *seed, Log: stderr})
 		if err != nil {
 			return err
 		}
-		rep = bench.Report{Impl: "nmflow", Backend: info.Name, Quick: *quick, Results: rs}
+		ours = []bench.Report{rep}
 	}
 	if *compare != "" {
-		var ref bench.Report
-		if err := readReport(*compare, &ref); err != nil {
+		refs, err := readReports(*compare)
+		if err != nil {
 			return err
 		}
-		if ref.Quick != rep.Quick {
-			fmt.Fprintf(stderr, "nmflow bench: warning: comparing a quick report with a full one\n")
+		sum, err := bench.Summarize(ours, refs)
+		if err != nil {
+			return fmt.Errorf("%w (--from and --compare list the rounds' reports in the same order)", err)
 		}
-		if bench.Compare(stdout, rep, ref) == 0 {
-			return fmt.Errorf("no case of %s matches a case of nmflow's report", *compare)
+		if *asJSON {
+			if err := printJSON(stdout, sum); err != nil {
+				return err
+			}
+		} else {
+			sum.Write(stdout)
+		}
+		if len(sum.Problems) > 0 {
+			return fmt.Errorf("the comparison has %d problems (listed above): it is not a fair, checked measurement", len(sum.Problems))
 		}
 		return nil
 	}
+	if len(ours) != 1 {
+		return fmt.Errorf("--from lists %d reports: give as many --compare reports, one per round", len(ours))
+	}
+	rep := ours[0]
 	if *asJSON {
 		return printJSON(stdout, rep)
 	}
 	bench.Table(stdout, rep.Results)
 	return nil
+}
+
+// readReports reads the comma-separated report files of paths.
+func readReports(paths string) ([]bench.Report, error) {
+	var reps []bench.Report
+	for _, p := range strings.Split(paths, ",") {
+		var rep bench.Report
+		if err := readReport(p, &rep); err != nil {
+			return nil, err
+		}
+		reps = append(reps, rep)
+	}
+	return reps, nil
 }
 
 func readReport(path string, rep *bench.Report) error {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -24,14 +25,30 @@ func TestBenchQuickJSONAndCompare(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.Impl != "nmflow" || len(rep.Results) != 3 {
 		t.Fatalf("bench --json: %v\n%s", err, out)
 	}
+	// The machine running the tests may be busy: the comparisons below are about the reports.
+	out = regexp.MustCompile(`"other_cores": [-0-9.e]+`).ReplaceAllString(out, `"other_cores": 0`)
+	out0 := out
 	path := filepath.Join(t.TempDir(), "ours.json")
 	if err := os.WriteFile(path, []byte(out), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	// Compared with itself, every ratio is 1.
-	code, out, errs = runCLI(t, "bench", "--from", path, "--compare", path)
-	if code != 0 || strings.Count(out, " 1.00\n") != 3 {
+	// Compared with itself over three rounds, every ratio is 1 and every check agrees.
+	rounds := path + "," + path + "," + path
+	code, out, errs = runCLI(t, "bench", "--from", rounds, "--compare", rounds)
+	if code != 0 || strings.Count(out, "| **1.00** |") != 3 || strings.Count(out, "agree (") != 3 || !strings.Contains(out, "3 interleaved rounds") {
 		t.Fatalf("bench --compare: exit %d\n%s%s", code, out, errs)
+	}
+	if code, _, errs := runCLI(t, "bench", "--from", rounds, "--compare", path); code == 0 || !strings.Contains(errs, "one reference report per nmflow report") {
+		t.Fatalf("3 rounds against 1: exit %d %s", code, errs)
+	}
+	// A reference whose check values differ (a step doing other work) fails the comparison.
+	other := filepath.Join(t.TempDir(), "other.json")
+	if err := os.WriteFile(other, []byte(strings.ReplaceAll(out0, `"check": `, `"check": 9`)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs = runCLI(t, "bench", "--from", path, "--compare", other)
+	if code == 0 || !strings.Contains(out, "**DISAGREE**") || !strings.Contains(errs, "not a fair, checked measurement") {
+		t.Fatalf("disagreeing checks: exit %d\n%s%s", code, out, errs)
 	}
 	if code, _, errs := runCLI(t, "bench", "--quick", "--workloads", "train"); code == 0 || !strings.Contains(errs, "unknown workload") {
 		t.Fatalf("bad workload: exit %d %s", code, errs)
