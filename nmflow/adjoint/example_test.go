@@ -29,6 +29,7 @@ func Example() {
 		z.At(r, 1)[0] = float32(rng.NormFloat64())
 	}
 	base, err := flow.Fit(context.Background(), z, flow.Config{Source: flow.SourceGaussian, Norm: flow.NormNone,
+		Predict: flow.PredictVelocity, TimeSkew: 1, EMA: 0.999,
 		Net: flow.NetConfig{Width: 16, Depth: 1, TimeDim: 8}, Steps: 100, LR: 5e-3}, flow.Options{Backend: be, Progress: io.Discard})
 	if err != nil {
 		panic(err)
