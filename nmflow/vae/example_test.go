@@ -46,10 +46,14 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	rec, _ := v.Reconstruct(z.Weights, z.Runs*z.Checkpoints)
+	az, err := v.AlignZoo(z) // the VAE was trained on the zoo's runs in one unit order
+	if err != nil {
+		panic(err)
+	}
+	rec, _ := v.Reconstruct(az.Weights, az.Runs*az.Checkpoints)
 	var mae float64
 	for i := range rec {
-		mae += math.Abs(float64(rec[i]-z.Weights[i])) / float64(len(rec))
+		mae += math.Abs(float64(rec[i]-az.Weights[i])) / float64(len(rec))
 	}
 	fmt.Printf("%d weights → %d latents; mean reconstruction error %.2f\n", z.Params, v.Config.LatentDim, mae)
 

@@ -242,6 +242,11 @@ func (m *Model) LatentZoo(z *traj.Zoo) (*traj.Zoo, error) {
 		Steps: z.Steps, Metrics: z.Metrics}, nil
 }
 
+// AlignZoo returns z as this VAE sees it: permuted into one order the way its training zoo was
+// (Config.Align; the same zoo and seed give the same permutations), or z itself when the VAE does
+// not align or z is aligned already. Encode, Posterior and Reconstruct take nets in that space.
+func (m *Model) AlignZoo(z *traj.Zoo) (*traj.Zoo, error) { return alignZoo(z, m.Config) }
+
 // alignZoo permutes z into one order when cfg asks for it and z is not aligned yet; the same zoo
 // and seed give the same permutations, so Fit and LatentZoo see the same nets.
 func alignZoo(z *traj.Zoo, cfg Config) (*traj.Zoo, error) {

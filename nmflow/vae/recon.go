@@ -48,6 +48,10 @@ func (m *Model) EvaluateOn(be compute.Backend, z *traj.Zoo, ds *data.Dataset, k,
 	if err := m.CheckZoo(z); err != nil {
 		return nil, err
 	}
+	z, err := m.AlignZoo(z) // the nets as the VAE saw them in training; functions unchanged
+	if err != nil {
+		return nil, err
+	}
 	if k < 0 {
 		k += z.Checkpoints
 	}
