@@ -2,10 +2,12 @@ package main
 
 import (
 	"encoding/json"
+	"math"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/nmflow/nmflow/nmflow/adjoint"
 	"github.com/nmflow/nmflow/nmflow/traj"
 	"github.com/nmflow/nmflow/nmflow/vae"
 )
@@ -25,12 +27,22 @@ func TestFinetuneCommand(t *testing.T) {
 		RewardFirst *float64 `json:"reward_first"`
 		AccLast     *float64 `json:"accuracy_last"`
 		Exact       bool     `json:"exact"`
+		Spread      float64  `json:"reward_spread"`
+		Applied     float64  `json:"lambda_applied"`
 	}
 	if err := json.Unmarshal([]byte(stdout), &s); err != nil {
 		t.Fatalf("summary is not JSON: %v\n%s", err, stdout)
 	}
 	if s.Iters != 3 || s.Reward != "ce:mnist" || s.RewardFirst == nil || *s.RewardFirst >= 0 || s.AccLast == nil || *s.AccLast < 0 || *s.AccLast > 1 {
 		t.Errorf("summary %s", stdout)
+	}
+	// The reward is standardized by default: λ applies to r/spread, and the record keeps the spread.
+	rec, err := adjoint.ReadResult(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !(s.Spread > 0) || math.Abs(s.Applied*s.Spread-5) > 1e-9 || !rec.Config.Standardize || rec.RewardSpread != s.Spread {
+		t.Errorf("standardization: spread %v, λ applied %v, record %+v", s.Spread, s.Applied, rec)
 	}
 	// The shared pipeline's model uses the Kaiming source: the run must say it is approximate.
 	if s.Exact || !strings.Contains(errs, "approximates") {
