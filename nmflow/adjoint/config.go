@@ -47,6 +47,18 @@ type Config struct {
 	// were not trained for has a scale set by their overconfidence (docs/adjoint.md, "Reward
 	// scale"). Off (the Go default) applies Lambda to r as it is; `nmflow finetune` turns it on.
 	Standardize bool `json:"standardize,omitempty"`
+	// Decay multiplies the learning rate of iteration i by ½(1 + cos(π·i/Iters)), a cosine decay
+	// to 0 that quiets the noisy last updates (`nmflow finetune` turns it on: on notebook 06's
+	// Fashion-MNIST run it raised the ODE samples' accuracy from 0.599 to 0.635, seed 0).
+	Decay bool `json:"decay,omitempty"`
+}
+
+// decayAt is the learning-rate factor of iteration it (Config.Decay).
+func (c Config) decayAt(it int) float64 {
+	if !c.Decay {
+		return 1
+	}
+	return 0.5 * (1 + math.Cos(math.Pi*float64(it)/float64(c.Iters)))
 }
 
 // DefaultStandardLambda is `nmflow finetune`'s λ for a standardized reward (docs/adjoint.md,

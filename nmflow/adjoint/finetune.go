@@ -400,7 +400,7 @@ func (r *Result) run(ctx context.Context, eng *engine, ckpt *checkpoint.Handler,
 			}
 			return nil, fmt.Errorf("%w: %v", ErrStopped, err)
 		}
-		eng.cfg.LR = cfg.LR * r.lrScaleAt(it) // the engine passes it to each Adam step
+		eng.cfg.LR = cfg.LR * r.lrScaleAt(it) * cfg.decayAt(it) // the engine passes it to each Adam step
 		st, err := eng.iterate(it, level)
 		if err != nil {
 			return nil, err

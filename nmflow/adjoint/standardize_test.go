@@ -92,3 +92,17 @@ func TestStandardizedResume(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// Decay is a cosine from the full learning rate at the first iteration towards 0 at the last.
+func TestDecaySchedule(t *testing.T) {
+	c := Config{Iters: 4, Decay: true}
+	want := []float64{1, 0.5 + 0.5*math.Cos(math.Pi/4), 0.5, 0.5 - 0.5*math.Cos(math.Pi/4)}
+	for it, w := range want {
+		if got := c.decayAt(it); math.Abs(got-w) > 1e-12 {
+			t.Errorf("iteration %d: factor %v, want %v", it, got, w)
+		}
+	}
+	if c.Decay = false; c.decayAt(3) != 1 {
+		t.Error("without Decay the factor must be 1")
+	}
+}

@@ -41,6 +41,7 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 	batch := fs.Int("batch", 16, "trajectories per iteration")
 	iters := fs.Int("iters", 120, "iterations")
 	lr := fs.Float64("lr", 3e-3, "Adam learning rate")
+	decay := fs.Bool("decay", true, "cosine decay of the learning rate to 0 over the iterations")
 	clip := fs.Float64("clip", 1, "global gradient-norm clip (negative: off)")
 	quantile := fs.Float64("loss-quantile", 0.9, "per-sample loss clipping at an EMA of this quantile (negative: off)")
 	lossEMA := fs.Float64("loss-ema", 0.9, "EMA decay of the loss-clipping level")
@@ -92,7 +93,7 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("--checkpoint-every must be ≥ 1, got %d", *every)
 	}
 	cfg := adjoint.Config{Lambda: *lambda, Steps: *steps, Times: *times, Batch: *batch, Iters: *iters, LR: *lr,
-		Clip: *clip, LossQuantile: *quantile, LossEMA: *lossEMA, Weight: *weight, Seed: *seed, Standardize: *standardize}
+		Clip: *clip, LossQuantile: *quantile, LossEMA: *lossEMA, Weight: *weight, Seed: *seed, Standardize: *standardize, Decay: *decay}
 	var err error
 	if cfg, err = cfg.Defaults(); err != nil {
 		return err
