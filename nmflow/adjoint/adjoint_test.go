@@ -173,6 +173,9 @@ func TestResumeEqualsUninterrupted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if full.LambdaApplied != cfg.Lambda || full.RewardSpread != 0 {
+		t.Errorf("unstandardized run: λ applied %v, spread %v; want λ = %v as given and no spread", full.LambdaApplied, full.RewardSpread, cfg.Lambda)
+	}
 	if _, err := FineTune(context.Background(), base, reward, cfg, Options{Dir: dirB, CheckpointEvery: 2, StopAfter: 3, Progress: io.Discard}); !errors.Is(err, ErrStopped) {
 		t.Fatalf("StopAfter 3: got %v, want ErrStopped", err)
 	}

@@ -33,11 +33,12 @@ type engine struct {
 	loss      *model.Exec
 	rew       *Exec
 	phase     float64 // > 0: a fixed grid phase instead of a random one (SampleSDE)
+	lambda    float64 // the λ applied to the raw reward (Config.Lambda, over the spread if standardized)
 }
 
 func newEngine(be compute.Backend, cfg Config, store *model.Store, field FieldFn, train TrainFieldFn, scale func(*Node) *Node,
 	mean, std []float32, draw func(*rand.Rand, []float32) error, reward Reward, decode Decoder) (*engine, error) {
-	e := &engine{cfg: cfg, be: be, field: field, train: train, scale: scale, mean: mean, std: std, draw: draw, reward: reward, d: len(mean), store: store}
+	e := &engine{cfg: cfg, be: be, field: field, train: train, scale: scale, mean: mean, std: std, draw: draw, reward: reward, d: len(mean), store: store, lambda: cfg.Lambda}
 	var err error
 	if e.sde, err = model.NewExec(be, store, sdeStepGraph(field, mean, std)); err != nil {
 		return nil, err
@@ -102,7 +103,45 @@ type stats struct {
 // X_0..X_K (the caller finalizes them), the iteration's grid, and its random stream, positioned
 // after the draws.
 func (e *engine) simulate(it int, n int) ([]*tensors.Tensor, []float64, *rand.Rand, error) {
-	rng := rand.New(rand.NewPCG(e.cfg.Seed, uint64(it)+1))
+	return e.simulateWith(rand.New(rand.NewPCG(e.cfg.Seed, uint64(it)+1)), n)
+}
+
+// spreadStream numbers the random streams of the spread measurement, apart from the iterations'.
+const spreadStream = 1 << 62
+
+// spread returns the mean and standard deviation of the reward over SpreadSamples trajectories
+// of the SDE, drawn in batches of Batch on streams of their own (Config.Standardize). It runs
+// before the first iteration, when the fine-tuned field is still the base's.
+func (e *engine) spread() (mean, std float64, err error) {
+	var rs []float64
+	for c := 0; len(rs) < SpreadSamples; c++ {
+		xs, _, rng, err := e.simulateWith(rand.New(rand.NewPCG(e.cfg.Seed, spreadStream+uint64(c))), e.cfg.Batch)
+		if err != nil {
+			return 0, 0, err
+		}
+		rin, err := e.reward.Inputs(rng)
+		if err != nil {
+			finalizeAll(xs)
+			return 0, 0, err
+		}
+		out, err := e.rew.Exec(append([]any{xs[e.cfg.Steps], float32(0)}, tensorsAsAny(rin)...)...)
+		finalizeAll(xs)
+		if err != nil {
+			return 0, 0, fmt.Errorf("adjoint: reward: %w", err)
+		}
+		for _, v := range tensors.MustCopyFlatData[float32](out[0]) {
+			rs = append(rs, float64(v))
+		}
+		finalizeAll(out)
+	}
+	s := eval.Summarize(rs)
+	if s.NonFinite > 0 || !(s.Std > 0) {
+		return 0, 0, fmt.Errorf("adjoint: cannot standardize the reward: over %d samples of the base model it has %d non-finite values and spread %g; fine-tune without Config.Standardize (--standardize=false) and choose λ for the reward's own scale", len(rs), s.NonFinite, s.Std)
+	}
+	return s.Mean, s.Std, nil
+}
+
+func (e *engine) simulateWith(rng *rand.Rand, n int) ([]*tensors.Tensor, []float64, *rand.Rand, error) {
 	delta := 0.1 + 0.8*rng.Float64()
 	if e.phase > 0 {
 		delta = e.phase
@@ -163,7 +202,7 @@ func (e *engine) iterate(it int, level float64) (*stats, error) {
 			first = min(first, k)
 		}
 	}
-	args := append([]any{xs[K], float32(e.cfg.Lambda)}, tensorsAsAny(rin)...)
+	args := append([]any{xs[K], float32(e.lambda)}, tensorsAsAny(rin)...)
 	out, err := e.rew.Exec(args...)
 	if err != nil {
 		return nil, fmt.Errorf("adjoint: reward: %w", err)

@@ -95,7 +95,14 @@ type Result struct {
 	Base          BaseRef  `json:"base"`
 	// Exact says whether the memoryless schedule is exact for the base model (see Exact).
 	Exact bool `json:"exact"`
-	Iters int  `json:"iters_done"`
+	// With Config.Standardize: the mean and standard deviation of the reward over the base
+	// model's samples, measured before the first iteration (a resumed run reads them here).
+	RewardMean   float64 `json:"reward_mean,omitempty"`
+	RewardSpread float64 `json:"reward_spread,omitempty"`
+	// LambdaApplied is the λ the tilt applies to the reward as Reward computes it:
+	// Config.Lambda/RewardSpread when standardized, else Config.Lambda.
+	LambdaApplied float64 `json:"lambda_applied"`
+	Iters         int     `json:"iters_done"`
 	// Per iteration: mean reward and metrics of that iteration's fine-tuned SDE samples, the
 	// (clipped) loss, the KL proxy ½∫‖u‖²dt, the gradient norm before clipping, the clip level.
 	RewardHistory []float32   `json:"reward_history"`
@@ -221,6 +228,9 @@ func FineTune(ctx context.Context, base *flow.Model, reward Reward, cfg Config, 
 			return nil, nil, err
 		}
 		eng, err := newEngine(base.ComputeBackend(), cfg, store, base.Field, base.FieldGradients, base.FieldScale, mean, std, base.DrawSource, reward, decode)
+		if err == nil && res.LambdaApplied > 0 {
+			eng.lambda = res.LambdaApplied
+		}
 		return eng, ckpt, err
 	}
 	if opt.Dir != "" {
@@ -230,6 +240,9 @@ func FineTune(ctx context.Context, base *flow.Model, reward Reward, cfg Config, 
 	}
 	eng, ckpt, err := open()
 	if err != nil {
+		return nil, err
+	}
+	if err := res.scaleReward(eng); err != nil {
 		return nil, err
 	}
 	if eng, err = res.run(ctx, eng, ckpt, opt, open); err != nil {
@@ -245,6 +258,27 @@ func FineTune(ctx context.Context, base *flow.Model, reward Reward, cfg Config, 
 		}
 	}
 	return res, nil
+}
+
+// scaleReward sets the λ the engine applies to the reward: Config.Lambda, or, with
+// Config.Standardize, Config.Lambda over the reward's spread under the base model, measured on
+// a fresh run (the fine-tuned field is still the base's) and read from the record on a resume.
+func (r *Result) scaleReward(eng *engine) error {
+	cfg := r.Config
+	switch {
+	case !cfg.Standardize:
+		r.LambdaApplied = cfg.Lambda
+	case r.RewardSpread == 0 && r.Iters > 0:
+		return fmt.Errorf("adjoint: the record of this standardized run has no reward spread; remove the output folder to start over")
+	case r.RewardSpread == 0:
+		var err error
+		if r.RewardMean, r.RewardSpread, err = eng.spread(); err != nil {
+			return err
+		}
+		r.LambdaApplied = cfg.Lambda / r.RewardSpread
+	}
+	eng.lambda = r.LambdaApplied
+	return nil
 }
 
 // resume checks what the output folder dir holds and, when it is a run with the same settings,
@@ -366,7 +400,7 @@ func (r *Result) run(ctx context.Context, eng *engine, ckpt *checkpoint.Handler,
 			}
 			return nil, fmt.Errorf("%w: %v", ErrStopped, err)
 		}
-		eng.cfg.LR = cfg.LR * r.lrScaleAt(it) // the engine passes it to each Adam step
+		eng.cfg.LR = cfg.LR * r.lrScaleAt(it) * cfg.decayAt(it) // the engine passes it to each Adam step
 		st, err := eng.iterate(it, level)
 		if err != nil {
 			return nil, err

@@ -55,10 +55,11 @@ func gaussBase(t *testing.T) *flow.Model {
 	t.Helper()
 	be := testBackend(t)
 	baseOnce.Do(func() {
-		// Velocity prediction on uniform times: the field must be good up to t = 1, where the
-		// memoryless schedule's closed form is checked.
+		// Velocity prediction with uniform times, as the closed forms were calibrated with (the
+		// endpoint-prediction default fits this 2-D Gaussian less well: std 1.2 instead of 1).
 		cfg := flow.Config{Source: flow.SourceGaussian, Coupling: flow.CouplingIndependent, Norm: flow.NormNone,
-			Predict: flow.PredictVelocity, TimeSkew: 1, Net: flow.NetConfig{Width: 64, Depth: 1, TimeDim: 16}, Steps: 600, BatchSize: 256, LR: 5e-3, EMA: 0.99, Seed: 1}
+			Predict: flow.PredictVelocity, TimeSkew: 1, Align: flow.AlignNone,
+			Net: flow.NetConfig{Width: 64, Depth: 1, TimeDim: 16}, Steps: 600, BatchSize: 256, LR: 5e-3, EMA: 0.99, Seed: 1}
 		baseMod, baseErr = flow.Fit(context.Background(), gaussZoo(2, 2048, 11), cfg, flow.Options{Backend: be, Progress: io.Discard})
 	})
 	if baseErr != nil {

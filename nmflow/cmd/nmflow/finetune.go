@@ -36,12 +36,14 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 	split := fs.String("split", "train", "split the reward's minibatches come from: train or test")
 	dataDir := fs.String("data-dir", "", "local dataset folder (default $NMFLOW_DATA)")
 	rewardBatch := fs.Int("reward-batch", 256, "images per reward minibatch")
-	lambda := fs.Float64("lambda", 1, "λ in p* ∝ p_base·exp(λ·r): larger trades closeness to the base for reward (r in nats per image)")
-	steps := fs.Int("steps", 40, "SDE steps per trajectory")
-	times := fs.Int("times", 4, "loss times drawn per trajectory")
-	batch := fs.Int("batch", 32, "trajectories per iteration")
-	iters := fs.Int("iters", 100, "iterations")
-	lr := fs.Float64("lr", 1e-3, "Adam learning rate")
+	lambda := fs.Float64("lambda", adjoint.DefaultStandardLambda, "λ in p* ∝ p_base·exp(λ·r/s): larger trades closeness to the base for reward (s: the reward's spread over the base model's samples, 1 with --standardize=false)")
+	standardize := fs.Bool("standardize", true, "measure the reward in units of its spread s over the base model's samples (measured once at the start, recorded in finetune.json); false: λ applies to r in nats per image")
+	steps := fs.Int("steps", 20, "SDE steps per trajectory")
+	times := fs.Int("times", 8, "loss times drawn per trajectory")
+	batch := fs.Int("batch", 16, "trajectories per iteration")
+	iters := fs.Int("iters", 120, "iterations")
+	lr := fs.Float64("lr", 3e-3, "Adam learning rate")
+	decay := fs.Bool("decay", true, "cosine decay of the learning rate to 0 over the iterations")
 	clip := fs.Float64("clip", 1, "global gradient-norm clip (negative: off)")
 	quantile := fs.Float64("loss-quantile", 0.9, "per-sample loss clipping at an EMA of this quantile (negative: off)")
 	lossEMA := fs.Float64("loss-ema", 0.9, "EMA decay of the loss-clipping level")
@@ -97,7 +99,7 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	cfg := adjoint.Config{Lambda: *lambda, Steps: *steps, Times: *times, Batch: *batch, Iters: *iters, LR: *lr,
-		Clip: *clip, LossQuantile: *quantile, LossEMA: *lossEMA, Weight: *weight, Seed: *seed}
+		Clip: *clip, LossQuantile: *quantile, LossEMA: *lossEMA, Weight: *weight, Seed: *seed, Standardize: *standardize, Decay: *decay}
 	var err error
 	if cfg, err = cfg.Defaults(); err != nil {
 		return err
@@ -205,7 +207,10 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 		"out": *out, "model": *modelDir, "reward": res.Reward, "lambda": cfg.Lambda, "iters": res.Iters, "exact": res.Exact,
 		"reward_first": jsonFloat(float64(res.RewardHistory[0])), "reward_last": jsonFloat(tailMean(res.RewardHistory, n)),
 		"loss_last": jsonFloat(tailMean(res.Loss, n)), "kl_last": jsonFloat(tailMean(res.KL, n)),
-		"wall_seconds": wall, "total_seconds": res.WallSeconds, "seed": cfg.Seed,
+		"wall_seconds": wall, "total_seconds": res.WallSeconds, "seed": cfg.Seed, "lambda_applied": res.LambdaApplied,
+	}
+	if cfg.Standardize {
+		summary["reward_spread"], summary["reward_mean"] = res.RewardSpread, res.RewardMean
 	}
 	if len(res.LRCuts) > 0 {
 		summary["lr_cuts"] = res.LRCuts
@@ -221,6 +226,9 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 		return printJSON(stdout, summary)
 	}
 	fmt.Fprintf(stdout, "wrote %s: %s fine-tuned with %s, λ=%g, %d iterations (%.1f s)\n", *out, *modelDir, res.Reward, cfg.Lambda, res.Iters, wall)
+	if cfg.Standardize {
+		fmt.Fprintf(stdout, "reward standardized: spread %.4g over the base model's samples (mean %.4g), so λ on r is %.4g\n", res.RewardSpread, res.RewardMean, res.LambdaApplied)
+	}
 	fmt.Fprintf(stdout, "reward %.4f → %.4f (mean of last %d)", res.RewardHistory[0], tailMean(res.RewardHistory, n), n)
 	for i, m := range res.Metrics {
 		fmt.Fprintf(stdout, ", %s %.4f → %.4f", m, res.MetricHistory[i][0], tailMean(res.MetricHistory[i], n))

@@ -2,10 +2,12 @@ package main
 
 import (
 	"encoding/json"
+	"math"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/nmflow/nmflow/nmflow/adjoint"
 	"github.com/nmflow/nmflow/nmflow/traj"
 	"github.com/nmflow/nmflow/nmflow/vae"
 )
@@ -25,12 +27,22 @@ func TestFinetuneCommand(t *testing.T) {
 		RewardFirst *float64 `json:"reward_first"`
 		AccLast     *float64 `json:"accuracy_last"`
 		Exact       bool     `json:"exact"`
+		Spread      float64  `json:"reward_spread"`
+		Applied     float64  `json:"lambda_applied"`
 	}
 	if err := json.Unmarshal([]byte(stdout), &s); err != nil {
 		t.Fatalf("summary is not JSON: %v\n%s", err, stdout)
 	}
 	if s.Iters != 3 || s.Reward != "ce:mnist" || s.RewardFirst == nil || *s.RewardFirst >= 0 || s.AccLast == nil || *s.AccLast < 0 || *s.AccLast > 1 {
 		t.Errorf("summary %s", stdout)
+	}
+	// The reward is standardized by default: λ applies to r/spread, and the record keeps the spread.
+	rec, err := adjoint.ReadResult(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !(s.Spread > 0) || math.Abs(s.Applied*s.Spread-5) > 1e-9 || !rec.Config.Standardize || rec.RewardSpread != s.Spread {
+		t.Errorf("standardization: spread %v, λ applied %v, record %+v", s.Spread, s.Applied, rec)
 	}
 	// The shared pipeline's model uses the Kaiming source: the run must say it is approximate.
 	if s.Exact || !strings.Contains(errs, "approximates") {
@@ -75,12 +87,12 @@ func TestFinetuneErrors(t *testing.T) {
 // TestFinetuneLRCut: a learning rate of 1e30 makes Adam's first step move every weight by 1e30,
 // so iteration 1 diverges: the run stops with an error naming it and --lr-cut; the same command
 // with --lr-cut (not refused as other settings) goes back to the start with the learning rate
-// cut to 1e-3, finishes and reports the cut.
+// cut to 1e-3, finishes and reports the cut (without the cosine decay, so that iteration 1 runs at 1e30).
 func TestFinetuneLRCut(t *testing.T) {
 	dir := pipeline(t)
 	out := filepath.Join(t.TempDir(), "tuned")
 	args := []string{"finetune", "--model", filepath.Join(dir, "model"), "--dataset", "mnist", "--split", "test", "--reward-batch", "32",
-		"--lambda", "5", "--steps", "4", "--times", "2", "--batch", "4", "--iters", "3", "--lr", "1e30", "--seed", "2", "--out", out, "--json"}
+		"--lambda", "5", "--steps", "4", "--times", "2", "--batch", "4", "--iters", "3", "--lr", "1e30", "--decay=false", "--seed", "2", "--out", out, "--json"}
 	code, _, errs := runCLI(t, args...)
 	if code == 0 || !strings.Contains(errs, "at iteration 1 (learning rate 1e+30)") || !strings.Contains(errs, "--lr-cut") {
 		t.Fatalf("diverging fine-tuning: exit %d, stderr %q", code, errs)

@@ -42,6 +42,8 @@ func runInitBench(args []string, stdout, stderr io.Writer) error {
 	seed := fs.Uint64("seed", 0, "seed (minibatch order, train subset, baseline init draws)")
 	out := fs.String("out", "", "write the result as JSON to this file and the table as text beside it (.txt)")
 	asJSON := fs.Bool("json", false, "print the JSON result on stdout")
+	transfer := fs.String("transfer", "auto", "prepare the generated nets for another task (reset the output layer, shrink and perturb the layers below: downstream.ForTransfer): auto (when --dataset is not the generated nets' own), on or off")
+	shrink := fs.Float64("shrink", downstream.DefaultShrink, "with --transfer: factor on the generated weights below the output layer, to which a fresh init draw is added (0: init-law nets, 1: full-scale features)")
 	lrCut, maxCuts := lrCutFlags(fs, "a net")
 	if err := parse(fs, args, 0); err != nil {
 		return err
@@ -56,6 +58,10 @@ func runInitBench(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("--steps must be ≥ 0 (0: two epochs), got %d", *steps)
 	case *points < 1:
 		return fmt.Errorf("--points must be ≥ 1, got %d", *points)
+	case *transfer != "auto" && *transfer != "on" && *transfer != "off":
+		return fmt.Errorf("--transfer must be auto, on or off, got %q", *transfer)
+	case !(*shrink >= 0 && *shrink <= 1):
+		return fmt.Errorf("--shrink must be in [0, 1], got %g", *shrink)
 	}
 	if err := checkZooFlags(fs); err != nil {
 		return err
@@ -97,8 +103,21 @@ func runInitBench(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if g.Meta.Dataset.Name != "" && ds.Name != g.Meta.Dataset.Name {
+	other := g.Meta.Dataset.Name != "" && ds.Name != g.Meta.Dataset.Name
+	if other {
 		fmt.Fprintf(stderr, "nmflow init-bench: note: the generated nets come from a %s zoo; fine-tuning them on %s measures transfer\n", g.Meta.Dataset.Name, ds.Name)
+	}
+	sets := []downstream.Set{gen, base}
+	prepared := *transfer == "on" || (*transfer == "auto" && other)
+	if prepared {
+		// The nets as sampled stay in the comparison, so the table shows what the preparation buys.
+		raw := gen
+		raw.Name = "generated, as sampled"
+		if gen, err = downstream.ForTransfer(gen, law, *shrink, *seed); err != nil {
+			return err
+		}
+		sets = []downstream.Set{gen, raw, base}
+		fmt.Fprintf(stderr, "nmflow init-bench: generated nets prepared for transfer: output layer redrawn from %s, layers below shrunk by %g and perturbed (--transfer off to compare them as sampled only)\n", law, *shrink)
 	}
 	cfg := downstream.Config{Steps: *steps, Points: *points, Train: zoo.Config{
 		Arch: g.Meta.Arch, BatchSize: *batch, Optimizer: *optim, LR: *lr, Momentum: *momentum, WeightDecay: *wd,
@@ -107,7 +126,7 @@ func runInitBench(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stderr, "nmflow init-bench: %d generated + %d %s nets of %s on %s\n", count, count, law, g.Meta.Arch, ds.Name)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	res, err := downstream.Compare(ctx, cfg, ds, []downstream.Set{gen, base}, zoo.Options{LRCut: *lrCut, MaxLRCuts: *maxCuts})
+	res, err := downstream.Compare(ctx, cfg, ds, sets, zoo.Options{LRCut: *lrCut, MaxLRCuts: *maxCuts})
 	if errors.Is(err, zoo.ErrStopped) {
 		return fmt.Errorf("interrupted (fine-tuning does not resume: rerun the command)")
 	}
@@ -124,8 +143,9 @@ func runInitBench(args []string, stdout, stderr io.Writer) error {
 		Generator     map[string]string `json:"generator,omitempty"`
 		BaselineLaw   string            `json:"baseline_init"`
 		TransferFrom  string            `json:"trained_on,omitempty"`
+		Shrink        *float64          `json:"transfer_shrink,omitempty"`
 		BaselineNotes string            `json:"note"`
-	}{res, *genPath, g.Meta.Extra, law, g.Meta.Dataset.Name,
+	}{res, *genPath, g.Meta.Extra, law, g.Meta.Dataset.Name, shrinkIf(prepared, *shrink),
 		"sets[i].test_acc[k][j]: net j of set i at steps[k]; net j of every set sees the same minibatches"}
 	js, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
@@ -148,4 +168,13 @@ func runInitBench(args []string, stdout, stderr io.Writer) error {
 	}
 	_, err = fmt.Fprint(stdout, text)
 	return err
+}
+
+// shrinkIf is the shrink factor for the JSON record when the generated nets were prepared for
+// transfer, nil otherwise.
+func shrinkIf(prepared bool, shrink float64) *float64 {
+	if !prepared {
+		return nil
+	}
+	return &shrink
 }
