@@ -43,7 +43,7 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 	coupling := fs.String("coupling", flow.CouplingIndependent, "source/target coupling: independent (generalizes from fresh inits), trajectory (each run's own init: retraces the zoo's runs in-sample) or ot")
 	alignMode := fs.String("align", flow.AlignWeights, "permutation alignment of the zoo before fitting: weights (weight matching) or none")
 	sigma := fs.Float64("sigma", 0, "constant noise σ of the path x_t = (1−t)x0 + t·x1 + σε")
-	predict := fs.String("predict", "", "network output: target (default for cfm and mmfm: the endpoint D of the path's tangent; v = (D − x_t)/(1 − t)) or velocity (v directly; jko's only choice)")
+	predict := fs.String("predict", "", "network output: target (cfm's default: the endpoint D of the path's tangent; v = (D − x_t)/(1 − t)) or velocity (v directly; mmfm's default, jko's only choice)")
 	skew := fs.Float64("time-skew", 0, fmt.Sprintf("draw training times as t = u^skew (> 1 favours early times; default %d with --predict target, else 1)", flow.DefaultTimeSkew))
 	norm := fs.String("norm", flow.NormLayer, "weight normalization fitted on the zoo: layer, param or none")
 	target := fs.Int("target", -1, "zoo checkpoint used as x1 (negative counts from the end: -1 is the last)")
