@@ -38,7 +38,7 @@ export JUPYTER_DATA_DIR ?= $(CURDIR)/.jupyter
 RUN_NOTEBOOKS := bash scripts/run-notebooks.sh
 
 .PHONY: help deps kernel build vet unit notebooks test demo lab bench gobench clean distclean fuzz fuzz-short fuzz-long
-.PHONY: test-browser test-torch
+.PHONY: test-browser test-torch refresh
 
 help: ## list the targets
 	@echo "nmflow make targets:"
@@ -75,6 +75,12 @@ demo: deps kernel build ## the main job: run every notebook at the default scale
 	find $(DEMO_OUT) -name '*.html' | sort | sed 's/^/  /'; \
 	echo "  (the .ipynb next to each opens in Jupyter: make lab)"; \
 	exit $$rc
+
+refresh: deps kernel build ## rerun notebooks at the default scale (NB: a list; default all) and, if every one passes, write their outputs back into the committed notebooks
+	@mkdir -p $(DEMO_OUT) && touch $(DEMO_OUT)/.refresh-start && \
+	NB_OUT=$(DEMO_OUT) $(RUN_NOTEBOOKS) $(NB) && \
+	cd $(DEMO_OUT) && for f in $$(find notebooks tutorials -name '*.ipynb' -newer .refresh-start 2>/dev/null); do \
+		cp "$$f" "$(CURDIR)/$$f" && echo "refreshed $$f"; done
 
 lab: ## Jupyter Notebook with the Go kernel, serving this repository on 127.0.0.1:8888 (PORT)
 	@WITH_LAB=1 bash scripts/install-gonb.sh
