@@ -114,8 +114,12 @@ func newPlan(spec arch.Spec) (plan, error) {
 		pl.layers = append(pl.layers, l)
 		prevOut = out
 	}
-	if pl.layers[len(pl.layers)-1].w.Offset+pl.layers[len(pl.layers)-1].b.Size() > pl.p {
-		return plan{}, fmt.Errorf("align: layout of %s is inconsistent", spec)
+	covered := 0 // apply writes only the layers' tensors: they must be the whole net
+	for _, l := range pl.layers {
+		covered += l.w.Size() + l.b.Size()
+	}
+	if covered != pl.p {
+		return plan{}, fmt.Errorf("align: the layers of %s cover %d of its %d parameters", spec, covered, pl.p)
 	}
 	return pl, nil
 }
@@ -208,13 +212,17 @@ func (pl plan) match(ref, x []float32, start Perm, maxSweeps int, rng *rand.Rand
 	changed := false
 	order := identityPerm(pl.groups())
 	var c mat.Dense
+	refFeatures := make([]*mat.Dense, pl.groups()) // the reference never moves: built once per group
 	for range maxSweeps {
 		rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 		progress := false
 		for _, g := range order {
 			// Features of the reference with its own (identity) order, of x with every other
 			// group already permuted; x's own units stay in their original order as columns.
-			fr := pl.features(ref, nil, g)
+			if refFeatures[g] == nil {
+				refFeatures[g] = pl.features(ref, nil, g)
+			}
+			fr := refFeatures[g]
 			fx := pl.features(x, perm, g) // reads perm of the neighbours only
 			old := perm[g]
 			c.Reset()
@@ -263,14 +271,6 @@ func (pl plan) apply(dst, x []float32, perm Perm) {
 			}
 			dst[l.b.Offset+i] = x[l.b.Offset+at(pout, i)]
 		}
-	}
-	// Anything the layers do not cover (none today) is copied unchanged.
-	covered := 0
-	for _, l := range pl.layers {
-		covered += l.w.Size() + l.b.Size()
-	}
-	if covered != pl.p {
-		panic(fmt.Sprintf("align: layers cover %d of %d parameters", covered, pl.p))
 	}
 }
 
