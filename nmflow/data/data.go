@@ -24,8 +24,12 @@ type Dataset struct {
 	Extra map[string]Split
 	// Source says where the files came from: "folder D", "cache D", "download URL",
 	// "Go module M@V (D)" or "Debian package P (D)"; the last three end in ", cached in D"
-	// once copied into the cache.
+	// once copied into the cache. Where Origin is set it follows in brackets.
 	Source string
+	// Origin says what the files are where a dataset has more than one canonical form, since
+	// the form decides the split: for uci-heart, Detectron's split (from its CSV files) or
+	// nmflow's split of the UCI files. "" for the other datasets.
+	Origin string
 }
 
 // Options says where Load and Fetch may look. The zero value is the usual choice.

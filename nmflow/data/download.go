@@ -52,7 +52,7 @@ func (s *session) download() (fileSet, string, error) {
 			if _, ok := fs[f.name]; ok {
 				continue
 			}
-			b, err := s.getGzip(base+f.name+".gz", f)
+			b, err := s.getFile(base, f)
 			if err != nil {
 				errs = append(errs, err)
 				break
@@ -69,18 +69,33 @@ func (s *session) download() (fileSet, string, error) {
 	return nil, "", errors.Join(errs...)
 }
 
-// getGzip downloads one .gz file and returns its verified decompressed content.
-func (s *session) getGzip(url string, f fileSpec) ([]byte, error) {
+// getFile downloads one file from a mirror (base+name.gz, or base+name if the mirrors are
+// plain) and returns its verified decompressed content.
+func (s *session) getFile(base string, f fileSpec) ([]byte, error) {
+	url := base + f.name
+	if !s.sp.plain {
+		url += ".gz"
+	}
 	body, err := s.get(url)
 	if err != nil {
 		return nil, err
 	}
 	defer body.Close()
-	raw, err := io.ReadAll(body)
+	r := io.Reader(body)
+	if s.sp.plain {
+		r = io.LimitReader(body, f.size+1) // one byte more is enough to tell "too long"
+	}
+	raw, err := io.ReadAll(r)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", url, err)
 	}
-	b, err := gunzip(raw, f.size)
+	b := raw
+	switch {
+	case !s.sp.plain:
+		b, err = gunzip(raw, f.size)
+	case int64(len(raw)) > f.size:
+		err = errTooLong
+	}
 	if errors.Is(err, errTooLong) {
 		return nil, &ChecksumError{File: f.name, Path: url, WantSize: f.size, GotSize: -1}
 	}

@@ -126,6 +126,9 @@ func ParseCIFAR(b []byte, classes int) (images []uint8, labels []int, err error)
 
 // build decodes verified (or user-supplied) file contents into a Dataset.
 func (sp *spec) build(fs fileSet) (*Dataset, error) {
+	if v := sp.variant(fs); v != sp {
+		return v.build(fs)
+	}
 	if sp.decode != nil {
 		return sp.decode(sp, fs)
 	}

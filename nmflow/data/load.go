@@ -252,6 +252,9 @@ func Load(name string, opt Options) (*Dataset, error) {
 			}
 		}
 		ds.Source = desc
+		if ds.Origin != "" {
+			ds.Source += " (" + ds.Origin + ")"
+		}
 		s.logf("loaded from %s in %v: %d train, %d test", desc, time.Since(start).Round(time.Millisecond), ds.Train.N, ds.Test.N)
 		return ds, nil
 	}

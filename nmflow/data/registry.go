@@ -7,9 +7,10 @@ import (
 
 // fileSpec is one canonical file of a dataset, described by its decompressed content.
 type fileSpec struct {
-	name string // canonical name without .gz, e.g. "train-images-idx3-ubyte"
-	size int64  // bytes after decompression
-	md5  string // hex MD5 after decompression
+	name   string // canonical name without .gz, e.g. "train-images-idx3-ubyte"
+	size   int64  // bytes after decompression
+	md5    string // hex MD5 after decompression
+	sha256 string // hex SHA-256 after decompression, checked after the MD5 where set
 }
 
 type format int
@@ -32,8 +33,9 @@ type spec struct {
 	// folders come first because MNIST and Fashion-MNIST share file names: a root holding
 	// one of them directly must not shadow the other's subfolder.
 	subdirs []string
-	// mirrors are base URLs for IDX files (URL = base + name + ".gz").
+	// mirrors are base URLs for the files (URL = base + name + ".gz", or base + name if plain).
 	mirrors []string
+	plain   bool // the mirrors serve the files uncompressed
 	// archiveURL is CIFAR's tar.gz; archiveName is its file name when found in a folder.
 	archiveURL, archiveName string
 	offline                 []offlineRoute
@@ -42,6 +44,10 @@ type spec struct {
 	// canonical source is neither IDX mirrors nor a tar.gz (used instead of both when set).
 	decode func(sp *spec, fs fileSet) (*Dataset, error)
 	fetch  func(s *session) (fileSet, string, error)
+	// alt is another complete set of files that holds the same dataset in a form a local
+	// folder or the cache may have instead (UCI Heart: Detectron's split as CSV files). It is
+	// tried where none of files is present, and decodes with its own decode.
+	alt *spec
 }
 
 var digitClasses = []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}
@@ -49,10 +55,10 @@ var digitClasses = []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}
 // idxFiles lists the four canonical IDX files with the MD5s of their decompressed content.
 func idxFiles(trainImg, trainLbl, testImg, testLbl string) []fileSpec {
 	return []fileSpec{
-		{"train-images-idx3-ubyte", 16 + 60000*28*28, trainImg},
-		{"train-labels-idx1-ubyte", 8 + 60000, trainLbl},
-		{"t10k-images-idx3-ubyte", 16 + 10000*28*28, testImg},
-		{"t10k-labels-idx1-ubyte", 8 + 10000, testLbl},
+		{"train-images-idx3-ubyte", 16 + 60000*28*28, trainImg, ""},
+		{"train-labels-idx1-ubyte", 8 + 60000, trainLbl, ""},
+		{"t10k-images-idx3-ubyte", 16 + 10000*28*28, testImg, ""},
+		{"t10k-labels-idx1-ubyte", 8 + 10000, testLbl, ""},
 	}
 }
 
@@ -102,12 +108,12 @@ var specs = []*spec{
 		classes: []string{"airplane", "automobile", "bird", "cat", "deer",
 			"dog", "frog", "horse", "ship", "truck"},
 		files: []fileSpec{
-			{"data_batch_1.bin", cifarBatchSize, "5dd7e06a14cb22eb9f671a540d1b7c25"},
-			{"data_batch_2.bin", cifarBatchSize, "5ea93a67294ea407fff1d09f752e9692"},
-			{"data_batch_3.bin", cifarBatchSize, "942cd6a4bcdd0dd3c604fbe906cb4421"},
-			{"data_batch_4.bin", cifarBatchSize, "ae636b3ba5c66a11e91e8cb52e771fcb"},
-			{"data_batch_5.bin", cifarBatchSize, "53f37980c15c3d472c316c40844f3f0d"},
-			{"test_batch.bin", cifarBatchSize, "803d5f7f4d78ea53de84dbe85f74fb6d"},
+			{"data_batch_1.bin", cifarBatchSize, "5dd7e06a14cb22eb9f671a540d1b7c25", ""},
+			{"data_batch_2.bin", cifarBatchSize, "5ea93a67294ea407fff1d09f752e9692", ""},
+			{"data_batch_3.bin", cifarBatchSize, "942cd6a4bcdd0dd3c604fbe906cb4421", ""},
+			{"data_batch_4.bin", cifarBatchSize, "ae636b3ba5c66a11e91e8cb52e771fcb", ""},
+			{"data_batch_5.bin", cifarBatchSize, "53f37980c15c3d472c316c40844f3f0d", ""},
+			{"test_batch.bin", cifarBatchSize, "803d5f7f4d78ea53de84dbe85f74fb6d", ""},
 		},
 		subdirs:     []string{"cifar10", "cifar10/cifar-10-batches-bin", "cifar-10-batches-bin", ""},
 		archiveURL:  "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
@@ -143,4 +149,14 @@ func (sp *spec) file(name string) (fileSpec, bool) {
 		}
 	}
 	return fileSpec{}, false
+}
+
+// variant returns the spec whose files fs holds: sp, or its alt.
+func (sp *spec) variant(fs fileSet) *spec {
+	if sp.alt != nil {
+		if _, ok := fs[sp.alt.files[0].name]; ok {
+			return sp.alt
+		}
+	}
+	return sp
 }

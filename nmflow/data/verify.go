@@ -2,6 +2,7 @@ package data
 
 import (
 	"crypto/md5"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -31,10 +32,11 @@ var ErrChecksum = errors.New("checksum mismatch")
 
 // ChecksumError says which file failed verification, with expected and actual values.
 type ChecksumError struct {
-	File              string // canonical file name
-	Path              string // where it was read from
-	WantSize, GotSize int64  // decompressed sizes; GotSize -1 means "larger than WantSize"
-	WantMD5, GotMD5   string // hex MD5s of the decompressed content; empty if the size already differs
+	File                  string // canonical file name
+	Path                  string // where it was read from
+	WantSize, GotSize     int64  // decompressed sizes; GotSize -1 means "larger than WantSize"
+	WantMD5, GotMD5       string // hex MD5s of the decompressed content; empty if the size already differs
+	WantSHA256, GotSHA256 string // hex SHA-256s, set only when the MD5 matched and the SHA-256 did not
 }
 
 func (e *ChecksumError) Error() string {
@@ -46,6 +48,9 @@ func (e *ChecksumError) Error() string {
 			e.File, e.Path, e.GotSize, e.WantSize)
 	}
 	what := "corrupt or not the canonical file"
+	if e.GotSHA256 != "" {
+		return fmt.Sprintf("%s (%s): SHA-256 of the content is %s, want %s: %s", e.File, e.Path, e.GotSHA256, e.WantSHA256, what)
+	}
 	if other := knownFile(e.GotMD5); other != "" {
 		what = "it is " + other // e.g. Fashion-MNIST's files where MNIST's were expected
 	}
@@ -56,9 +61,11 @@ func (e *ChecksumError) Error() string {
 // knownFile names the registry file with this MD5 ("fashion-mnist's t10k-images-idx3-ubyte"), or "".
 func knownFile(sum string) string {
 	for _, sp := range specs {
-		for _, f := range sp.files {
-			if f.md5 == sum {
-				return sp.name + "'s " + f.name
+		for v := sp; v != nil; v = v.alt {
+			for _, f := range v.files {
+				if f.md5 == sum {
+					return v.name + "'s " + f.name
+				}
 			}
 		}
 	}
@@ -73,13 +80,20 @@ func md5hex(b []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
-// checkContent verifies decompressed content against the canonical size, then MD5.
+// checkContent verifies decompressed content against the canonical size, then MD5, then
+// SHA-256 where the file has one.
 func checkContent(f fileSpec, b []byte, from string) error {
 	if int64(len(b)) != f.size {
 		return &ChecksumError{File: f.name, Path: from, WantSize: f.size, GotSize: int64(len(b))}
 	}
 	if got := md5hex(b); got != f.md5 {
 		return &ChecksumError{File: f.name, Path: from, WantSize: f.size, GotSize: f.size, WantMD5: f.md5, GotMD5: got}
+	}
+	if f.sha256 != "" {
+		if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != f.sha256 {
+			return &ChecksumError{File: f.name, Path: from, WantSize: f.size, GotSize: f.size, WantMD5: f.md5, GotMD5: f.md5,
+				WantSHA256: f.sha256, GotSHA256: hex.EncodeToString(sum[:])}
+		}
 	}
 	return nil
 }
@@ -121,8 +135,16 @@ func locate(dir string, f fileSpec) string {
 var errNoFiles = errors.New("none of the dataset's files")
 
 // readFolder reads all the dataset's files from dir (raw or gzipped, or CIFAR's tar.gz),
-// verifying them unless verify is false.
+// verifying them unless verify is false. A folder holding none of them may hold sp.alt's.
 func (sp *spec) readFolder(dir string, verify bool) (fileSet, error) {
+	fs, err := sp.readFolderFiles(dir, verify)
+	if errors.Is(err, errNoFiles) && sp.alt != nil {
+		return sp.alt.readFolder(dir, verify)
+	}
+	return fs, err
+}
+
+func (sp *spec) readFolderFiles(dir string, verify bool) (fileSet, error) {
 	paths := make([]string, len(sp.files))
 	var missing []string
 	for i, f := range sp.files {
@@ -257,8 +279,17 @@ func markerOK(p string, st stamp, want string) bool {
 
 // readCache returns the cached files; with read false it only checks they are there and
 // verified (Fetch), returning an empty set. A cached file that fails verification is removed,
-// since the cache is ours and a fresh copy must be able to replace it.
+// since the cache is ours and a fresh copy must be able to replace it. A cache holding none of
+// the files may hold sp.alt's.
 func (sp *spec) readCache(dir string, read bool) (fileSet, error) {
+	fs, err := sp.readCacheFiles(dir, read)
+	if errors.Is(err, errNoFiles) && sp.alt != nil {
+		return sp.alt.readCache(dir, read)
+	}
+	return fs, err
+}
+
+func (sp *spec) readCacheFiles(dir string, read bool) (fileSet, error) {
 	fs := fileSet{}
 	var missing []string
 	var errs []error
@@ -310,7 +341,7 @@ func (sp *spec) storeCache(dir string, fs fileSet) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	for _, f := range sp.files {
+	for _, f := range sp.variant(fs).files {
 		b, ok := fs[f.name]
 		if !ok {
 			return fmt.Errorf("internal: %s not loaded", f.name)
