@@ -98,7 +98,7 @@ test-browser: ## notebooks/02-quickstart.ipynb through make lab's Jupyter in hea
 # minimization budget keeps a found input from eating a short run. The corpus grows in the Go
 # cache ($(go env GOCACHE)/fuzz/<module>/<package>/<target>); a failing input is written to the
 # package's testdata/fuzz (commit it: it then runs with the unit tests).
-FUZZ_TARGETS := nmflow/data:FuzzParseIDX nmflow/data:FuzzParseCIFAR nmflow/data:FuzzGunzip \
+FUZZ_TARGETS := nmflow/data:FuzzParseIDX nmflow/data:FuzzParseCIFAR nmflow/data:FuzzGunzip nmflow/data:FuzzHeartUCI \
 	nmflow/traj:FuzzSafetensors nmflow/traj:FuzzTrajectory \
 	nmflow/interop:FuzzPickle nmflow/interop:FuzzTorch nmflow/interop:FuzzNpy nmflow/interop:FuzzNpz
 FUZZ_SHORT ?= 5s
@@ -123,7 +123,7 @@ fuzz: ## fuzz every parser for FUZZ_TIME each (default 2m); prints execs and cor
 fuzz-short: ## fuzz every parser for FUZZ_SHORT each (default 5s): the pass CI runs
 	$(call run-fuzz,$(FUZZ_SHORT))
 
-fuzz-long: ## fuzz every parser for FUZZ_LONG each (default 10m, 1.5 h for all nine): before a release, never in CI
+fuzz-long: ## fuzz every parser for FUZZ_LONG each (default 10m, 1h40 for all ten): before a release, never in CI
 	$(call run-fuzz,$(FUZZ_LONG))
 
 bench: ## nmflow bench against PyTorch (OpenBLAS, all cores): BENCH_ROUNDS interleaved rounds (default 3), medians, ratios, roofline, checks; BENCH_FLAGS, e.g. --quick; docs/bench.md

@@ -370,3 +370,36 @@ func countNaN(v []float64) int {
 	}
 	return n
 }
+
+// FuzzHeartUCI: whatever parses has 9 features a row and 0/1 labels; filling leaves no NaN or
+// fails with ErrFormat; the split covers every row once.
+func FuzzHeartUCI(f *testing.F) {
+	f.Add(heartUCIText(0, 3, "1:4"))
+	f.Add([]byte("63,1,1,145,233,?,2,150,0,.7,-.1,?,?,3\n?,?,?,?,?,?,?,?,?,?,?,?,?,0\n"))
+	f.Add([]byte("1,2,3\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		rows, err := parseHeartUCI(b)
+		if err != nil {
+			if !errors.Is(err, ErrFormat) {
+				t.Fatalf("not an ErrFormat: %v", err)
+			}
+			return
+		}
+		if len(rows.x) != rows.n()*len(HeartFeatures) || slices.ContainsFunc(rows.labels, func(l int) bool { return l != 0 && l != 1 }) {
+			t.Fatalf("%d values for %d rows, labels %v", len(rows.x), rows.n(), rows.labels)
+		}
+		if err := rows.fillMissing(); err != nil {
+			if !errors.Is(err, ErrFormat) {
+				t.Fatalf("not an ErrFormat: %v", err)
+			}
+			return
+		}
+		if slices.ContainsFunc(rows.x, math.IsNaN) {
+			t.Fatal("NaN left after filling")
+		}
+		train, val, test := splitHeart(rows.n(), heartSplitSeed)
+		if len(train)+len(val)+len(test) != rows.n() {
+			t.Fatalf("split %d+%d+%d of %d rows", len(train), len(val), len(test), rows.n())
+		}
+	})
+}
