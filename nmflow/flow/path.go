@@ -1,5 +1,11 @@
 package flow
 
+import (
+	"math"
+
+	"github.com/nmflow/nmflow/nmflow/spline"
+)
+
 // The probability path of flow matching, kept apart from the loss and the solver (as in Meta's
 // flow_matching library): the linear (conditional-OT) path
 //
@@ -30,4 +36,48 @@ func linearPath(predict string, sigma float64, x0, x1, tt, eps, xt, target []flo
 			xt[j] += s * eps[j]
 		}
 	}
+}
+
+// mmfmPath is the interpolant through a run's anchors plus noise.
+type mmfmPath struct {
+	basis    *spline.Basis
+	knots    []float64
+	sigma    float64
+	adaptive bool
+	sigmaMin float64
+}
+
+// fill writes x_t = P(t) + σ_t·ε and its target velocity u_t = P'(t) + σ'_t·ε for one example
+// (the conditional velocity (σ'_t/σ_t)(x_t − P(t)) + P'(t) of METHODS.md §3, with x_t − P(t) = σ_t·ε).
+func (m *mmfmPath) fill(anchors [][]float32, t float64, eps, xt, u []float32) error {
+	if err := m.basis.Fill(anchors, t, xt, u); err != nil {
+		return err
+	}
+	s, ds := m.noise(t)
+	if s == 0 && ds == 0 {
+		return nil
+	}
+	for j := range xt {
+		xt[j] += float32(s) * eps[j]
+		u[j] += float32(ds) * eps[j]
+	}
+	return nil
+}
+
+// noise returns σ_t and dσ/dt.
+func (m *mmfmPath) noise(t float64) (s, ds float64) {
+	if !m.adaptive || m.sigma == 0 {
+		return m.sigma, 0
+	}
+	i := 0
+	for i < len(m.knots)-2 && t >= m.knots[i+1] {
+		i++
+	}
+	h := m.knots[i+1] - m.knots[i]
+	v := math.Min(math.Max((t-m.knots[i])/h, 0), 1)
+	r := math.Sqrt(v * (1 - v))
+	if s = m.sigma * r; s <= m.sigmaMin || r == 0 {
+		return m.sigmaMin, 0
+	}
+	return s, m.sigma * (1 - 2*v) / (2 * r) / h
 }

@@ -1,0 +1,87 @@
+package flow
+
+import (
+	"math"
+	"math/rand/v2"
+)
+
+// scratch is the host memory one prefetching goroutine reuses for every batch.
+type scratch struct {
+	x0, x1, tt, eps []float32
+	anchors         [][]float32
+	rerooted        [][]float32 // re-rooted intermediate anchors of the current row (see reroot)
+	runs            []int       // the run of each example
+}
+
+func (t *trainer) newScratch() *scratch {
+	b, p := t.cfg.BatchSize, t.p
+	return &scratch{x0: make([]float32, b*p), x1: make([]float32, b*p), tt: make([]float32, b), eps: make([]float32, b*p),
+		anchors: make([][]float32, len(t.mid)+2), rerooted: make([][]float32, len(t.mid)), runs: make([]int, b)}
+}
+
+// batch fills x_t and the regression target ([B,P]) and sc.tt for step s, deterministically from
+// (seed, s): runs, times, source draws and noise.
+func (t *trainer) batch(s int, sc *scratch, xt, target []float32) error {
+	rng := rand.New(rand.NewPCG(t.cfg.Seed, uint64(s)+1))
+	b, p := t.cfg.BatchSize, t.p
+	x0, x1, tt, eps := sc.x0, sc.x1, sc.tt, sc.eps
+	runs := sc.runs
+	for i := 0; i < b; i++ {
+		r := rng.IntN(t.runs)
+		runs[i] = r
+		copy(x1[i*p:(i+1)*p], t.x1s[r*p:(r+1)*p])
+		if t.cfg.Coupling == CouplingTrajectory {
+			copy(x0[i*p:(i+1)*p], t.x0s[r*p:(r+1)*p])
+		}
+		u := rng.Float64()
+		if t.cfg.TimeSkew > 1 {
+			u = math.Pow(u, t.cfg.TimeSkew)
+		}
+		tt[i] = float32(u)
+	}
+	if t.cfg.Coupling != CouplingTrajectory {
+		if err := t.src.Sample(rng, x0); err != nil {
+			return err
+		}
+	}
+	if t.cfg.Coupling == CouplingOT {
+		if err := otPair(x0, x1, b, p); err != nil {
+			return err
+		}
+	}
+	if t.cfg.Sigma > 0 {
+		for i := range eps {
+			eps[i] = float32(rng.NormFloat64())
+		}
+	}
+	if t.cfg.Method == MethodCFM {
+		linearPath(t.cfg.Predict, t.cfg.Sigma, x0, x1, tt, eps, xt, target)
+		return nil
+	}
+	for i, r := range runs {
+		row := func(v []float32) []float32 { return v[i*p : (i+1)*p] }
+		t.reroot(sc, r, row(x0), row(x1))
+		if t.cfg.Method == MethodJKO {
+			// One consecutive pair (x_j, x_{j+1}) per row, picked by the row's uniform draw: ∇V
+			// is fitted at x_j, where the explicit sampler evaluates it (METHODS.md §4).
+			pairs := len(sc.anchors) - 1
+			j := min(int(float64(tt[i])*float64(pairs)), pairs-1)
+			copy(row(xt), sc.anchors[j])
+			copy(row(target), sc.anchors[j+1])
+			tt[i] = float32(t.m.AnchorTimes[j+1])
+			continue
+		}
+		if err := t.path.fill(sc.anchors, float64(tt[i]), row(eps), row(xt), row(target)); err != nil {
+			return err
+		}
+		if t.cfg.Predict == PredictTarget {
+			// D = x_t + (1 − t)·u_t: the sampler's velocity (D − x_t)/(1 − t) is u_t again.
+			rem := 1 - tt[i]
+			xr, ur := row(xt), row(target)
+			for j := range ur {
+				ur[j] = xr[j] + rem*ur[j]
+			}
+		}
+	}
+	return nil
+}
