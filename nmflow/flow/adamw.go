@@ -14,6 +14,10 @@ import (
 	"github.com/gomlx/gomlx/ml/train/optimizer"
 )
 
+// The optimizer inside the compiled training step: AdamW (PyTorch semantics) with global
+// gradient-norm clipping and an EMA of the weights, and the learning-rate schedule (linear
+// warm-up, then cosine). The two widest weights take the same update on the host (hostopt.go).
+
 // trainable lists the trainable variables of scope used by g, but for the excluded ones, sorted by
 // path: a store loaded from a checkpoint lists variables in another order than a fresh one, and
 // the gradient-norm sum (float32) must be identical after a resume.

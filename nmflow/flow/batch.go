@@ -1,9 +1,12 @@
 package flow
 
 import (
-	"math"
 	"math/rand/v2"
 )
+
+// The minibatch of a training step, assembled on the host from (Config.Seed, step) alone: the
+// runs, the times t (time skew, path.go), the source draws and their coupling (coupling.go), and
+// the points x_t with their regression targets on the method's path (path.go, loss.go).
 
 // scratch is the host memory one prefetching goroutine reuses for every batch.
 type scratch struct {
@@ -33,11 +36,7 @@ func (t *trainer) batch(s int, sc *scratch, xt, target []float32) error {
 		if t.cfg.Coupling == CouplingTrajectory {
 			copy(x0[i*p:(i+1)*p], t.x0s[r*p:(r+1)*p])
 		}
-		u := rng.Float64()
-		if t.cfg.TimeSkew > 1 {
-			u = math.Pow(u, t.cfg.TimeSkew)
-		}
-		tt[i] = float32(u)
+		tt[i] = float32(skewTime(rng.Float64(), t.cfg.TimeSkew))
 	}
 	if t.cfg.Coupling != CouplingTrajectory {
 		if err := t.src.Sample(rng, x0); err != nil {
@@ -75,12 +74,7 @@ func (t *trainer) batch(s int, sc *scratch, xt, target []float32) error {
 			return err
 		}
 		if t.cfg.Predict == PredictTarget {
-			// D = x_t + (1 − t)·u_t: the sampler's velocity (D − x_t)/(1 − t) is u_t again.
-			rem := 1 - tt[i]
-			xr, ur := row(xt), row(target)
-			for j := range ur {
-				ur[j] = xr[j] + rem*ur[j]
-			}
+			endpointTarget(row(xt), row(target), tt[i])
 		}
 	}
 	return nil

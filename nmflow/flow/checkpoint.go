@@ -13,6 +13,9 @@ import (
 	"github.com/gomlx/gomlx/ml/train/optimizer"
 )
 
+// GoMLX checkpoints of a fit in Dir/ckpt: saving with model.json, resuming a fit in progress,
+// and loading the newest checkpoint that reads, moving torn ones aside.
+
 // saveTraining writes model.json (atomically) with the steps done, then the GoMLX checkpoint.
 // GoMLX writes a checkpoint in place, so a kill during ckpt.Save leaves the previous checkpoint
 // as the newest loadable one and model.json ahead of it: resume cuts the history back to the

@@ -8,6 +8,8 @@ import (
 	"github.com/nmflow/nmflow/nmflow/traj"
 )
 
+// Config: what a meta-model is and how it is trained, its defaults and their validation.
+
 // Config is what a meta-model is and how it is trained; it is stored with the model.
 type Config struct {
 	Method string `json:"method"` // MethodCFM (default), MethodMMFM or MethodJKO

@@ -5,6 +5,9 @@ import (
 	"github.com/nmflow/nmflow/nmflow/eval"
 )
 
+// Couplings of source draws x0 and trained nets x1 in a minibatch (Config.Coupling); batch.go
+// applies them. MMFM and JKO re-root each run at its x0 (mmfm.go, reroot).
+
 // Couplings of source and target samples in a minibatch.
 const (
 	// CouplingTrajectory pairs each run's own init with its final checkpoint (Kaiming source only).

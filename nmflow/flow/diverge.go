@@ -12,6 +12,9 @@ import (
 	"github.com/nmflow/nmflow/nmflow/optim"
 )
 
+// Divergence: a NaN or Inf loss or gradient norm stops the fit with a *DivergedError, or, with
+// Options.LRCut, goes back to the last checkpoint with the learning rate cut.
+
 // DivergedError reports a NaN or Inf loss or gradient norm. The last checkpoint in
 // Options.Dir (if any) is from before it and is kept: see Options.LRCut.
 type DivergedError struct {

@@ -12,6 +12,9 @@ import (
 	"github.com/nmflow/nmflow/nmflow/solve"
 )
 
+// Conditional sampling (METHODS.md §6): the embedding of a support set and classifier-free
+// guidance, v = v(x,t;∅) + w·(v(x,t;y) − v(x,t;∅)). Training's side of conditioning is cond.go.
+
 // nullCond is the condition of the unconditional field: ∅ for a conditional model, else nil.
 func (m *Model) nullCond(vel *model.Scope, x *Node) *Node {
 	if m.Config.Cond == nil {

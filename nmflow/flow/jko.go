@@ -22,6 +22,9 @@ import (
 //
 // with V(·, t_{k+1}) when time-dependent. JKO(k) knows only its k + 1 time points. ∇_x V is formed in the graph by hand
 // (backpropagation through the MLP written out), so the fit needs first-order autodiff only.
+//
+// This file holds the potential and its configuration; the loss is jkoLoss (loss.go), the
+// explicit sampler sampleJKO (sample.go), the consecutive pairs come from batch.go.
 
 // JKOConfig sets NM-JKO's potential.
 type JKOConfig struct {

@@ -5,6 +5,13 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 )
 
+// The losses of a training step, after the path (path.go) has given x_t and its target:
+//
+//   - CFM and MMFM, PredictVelocity: ‖v_φ(x_t, t) − u_t‖², the conditional flow-matching loss.
+//   - PredictTarget (endpoint prediction): ‖x_t + v_φ(x_t, t) − D‖² with D = x_t + (1 − t)·u_t,
+//     the point the path's tangent reaches at t = 1; the sampler's field is (D − x_t)/(1 − t).
+//   - JKO: ‖τ·∇V(x_k, t_{k+1}) + x_{k+1} − x_k‖², the explicit step's loss (jko.go holds V).
+
 // stepGraph: inputs x_t, target [B,P] (see batch), t [B], lr, emaDecay (scalars) → loss,
 // gradient norm. CFM and MMFM: the mean squared error of the velocity (PredictVelocity) or of the
 // endpoint estimate x_t + net (PredictTarget). JKO: see jkoLoss.
@@ -74,4 +81,13 @@ const (
 func jkoLoss(scope *model.Scope, cfg Config, prev, next, t *Node) *Node {
 	_, grad := potential(scope, cfg, prev, t)
 	return ReduceAllMean(Square(Add(MulScalar(grad, cfg.JKO.Tau), Sub(next, prev))))
+}
+
+// endpointTarget turns the path's velocity u (one row, in place) into the endpoint prediction's
+// target D = x_t + (1 − t)·u_t: the sampler's velocity (D − x_t)/(1 − t) is u_t again.
+func endpointTarget(xt, u []float32, t float32) {
+	rem := 1 - t
+	for j := range u {
+		u[j] = xt[j] + rem*u[j]
+	}
 }

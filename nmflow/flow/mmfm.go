@@ -20,6 +20,9 @@ import (
 // it, a fresh init and the run's checkpoint 1 (≈ θ0 plus a step) are two unrelated random nets,
 // and the first segment asks the network to carry noise to other noise. JKO's pairs are re-rooted
 // the same way.
+//
+// This file places the anchors (which checkpoints, at which times) and re-roots them; the
+// interpolant and its noise are mmfmPath (path.go).
 
 // MMFMConfig chooses the anchors and the interpolant of Method MMFM.
 type MMFMConfig struct {

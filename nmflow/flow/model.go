@@ -18,6 +18,9 @@ import (
 	"github.com/nmflow/nmflow/nmflow/traj"
 )
 
+// Model: a fitted meta-model's configuration, normalizer, history and sampling weights;
+// model.json, Save and Load.
+
 // ModelFormat names the meta-model directory format (model.json + GoMLX checkpoint in ckpt/).
 const (
 	ModelFormat  = "nmflow.metamodel"
@@ -67,7 +70,7 @@ type Model struct {
 	sampler *model.Store
 	solvers map[string]*solve.Solver
 	jkoStep *model.Exec // JKO's compiled explicit step
-	// Conditional models (cond.go): the support encoder, and the guided sampler's store and solvers.
+	// Conditional models (cond.go, guide.go): the support encoder, and the guided sampler's store and solvers.
 	embed        *model.Exec
 	guide        *model.Store
 	guideSolvers map[string]*solve.Solver

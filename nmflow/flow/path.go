@@ -6,14 +6,26 @@ import (
 	"github.com/nmflow/nmflow/nmflow/spline"
 )
 
-// The probability path of flow matching, kept apart from the loss and the solver (as in Meta's
-// flow_matching library): the linear (conditional-OT) path
+// The probability paths of flow matching, kept apart from the losses (loss.go) and the solver
+// (package solve), as in Meta's flow_matching library: CFM's linear (conditional-OT) path
 //
-//	x_t = (1 − t)·x0 + t·x1 + σ·ε,   u_t = x1 − x0.
+//	x_t = (1 − t)·x0 + t·x1 + σ·ε,   u_t = x1 − x0,
+//
+// MMFM's interpolant through a run's anchors with constant or adaptive noise (mmfmPath; the
+// anchors are placed and re-rooted in mmfm.go), and the law of the training times (skewTime).
 //
 // It is evaluated on the host, where the minibatch is assembled anyway: the step graph then gets
 // x_t and its regression target directly, which saves the Go backend several broadcast passes
 // over [B,P] per step.
+
+// skewTime maps a uniform draw u to a training time: u^skew for skew > 1 (Config.TimeSkew), which
+// puts more weight on early times.
+func skewTime(u, skew float64) float64 {
+	if skew > 1 {
+		return math.Pow(u, skew)
+	}
+	return u
+}
 
 // linearPath writes x_t into xt and the regression target into target for B rows of P values:
 // u_t = x1 − x0 (PredictVelocity) or x1 (PredictTarget). eps is used when sigma > 0.

@@ -15,6 +15,9 @@ import (
 	"github.com/nmflow/nmflow/nmflow/traj"
 )
 
+// Sampling: source draws (or given starting points) integrated from t = 0 to 1 with package
+// solve over the EMA weights' velocity field; JKO's explicit steps; Samples back in raw space.
+
 // SampleOptions choose the solver and what to keep.
 type SampleOptions struct {
 	Solve solve.Options // Method (default euler), Steps (default 100), Atol/Rtol, KeepPath...

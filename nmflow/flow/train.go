@@ -22,6 +22,10 @@ import (
 	"github.com/nmflow/nmflow/nmflow/traj"
 )
 
+// The fit loop: Fit sets up a trainer (alignment, normalizer, source, anchors), compiles one
+// training step (loss.go, adamw.go) and runs it over minibatches prepared one step ahead
+// (batch.go), saving GoMLX checkpoints (checkpoint.go) and handling divergence (diverge.go).
+
 // Options control a fit without changing its result, but for LRCut once a fit diverges.
 type Options struct {
 	Backend compute.Backend // nil: backend.Default()
