@@ -143,3 +143,19 @@ func moveAside(ck, base string) error {
 	}
 	return nil
 }
+
+// VelocityParams counts the parameters of the velocity network in the newest checkpoint of a
+// fit's folder dir (dir/ckpt).
+func VelocityParams(dir string) (int, error) {
+	h, err := checkpoint.Load(model.NewStore()).Dir(filepath.Join(dir, "ckpt")).Done()
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for key, v := range h.LoadedVariables() {
+		if strings.HasPrefix(key, "var:"+VelocityScope+"/") {
+			n += v.Shape().Size()
+		}
+	}
+	return n, nil
+}

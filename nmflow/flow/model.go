@@ -2,6 +2,7 @@ package flow
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -147,6 +148,20 @@ func readJSON(path string, v any) error {
 		return fmt.Errorf("flow: %s is not a valid model file: %w", path, err)
 	}
 	return nil
+}
+
+// ReadModelJSON reads dir's model.json alone: the configuration and progress of a fit, finished
+// or not, without its weights (Load wants a finished fit). It returns nil, nil when dir holds none.
+func ReadModelJSON(dir string) (*Model, error) {
+	js := filepath.Join(dir, modelFile)
+	if _, err := os.Stat(js); errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	var m Model
+	if err := readJSON(js, &m); err != nil {
+		return nil, err
+	}
+	return &m, nil
 }
 
 // adoptEMA builds the sampling store: the velocity network's variables set to their EMA values.
