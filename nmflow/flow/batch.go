@@ -2,11 +2,16 @@ package flow
 
 import (
 	"math/rand/v2"
+
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	"github.com/gomlx/gomlx/core/tensors"
 )
 
-// The minibatch of a training step, assembled on the host from (Config.Seed, step) alone: the
-// runs, the times t (time skew, path.go), the source draws and their coupling (coupling.go), and
-// the points x_t with their regression targets on the method's path (path.go, loss.go).
+// The minibatch of a training step, assembled on the host from (Config.Seed, step) alone, one
+// step ahead of the compiled step (prefetch): the runs, the times t (time skew, path.go), the
+// source draws and their coupling (coupling.go), and the points x_t with their regression
+// targets on the method's path (path.go, loss.go).
 
 // scratch is the host memory one prefetching goroutine reuses for every batch.
 type scratch struct {
@@ -78,4 +83,42 @@ func (t *trainer) batch(s int, sc *scratch, xt, target []float32) error {
 		}
 	}
 	return nil
+}
+
+// stepInput is the host-side input of one training step: x_t, the regression target and t.
+type stepInput struct {
+	xt, target, t *tensors.Tensor
+	cond          []*tensors.Tensor // conditional fits: support sets, selection (condBatch)
+	err           error
+}
+
+// prefetch prepares the inputs of steps from, from+1, … in a goroutine, one step ahead of the
+// compiled step, so that drawing sources and building paths overlaps with the backend's work.
+// Each batch depends only on (seed, step), so the result is the same as without prefetching.
+func (t *trainer) prefetch(from int, stop <-chan struct{}) <-chan stepInput {
+	ch := make(chan stepInput, 1)
+	go func() {
+		defer close(ch)
+		b, p := t.cfg.BatchSize, t.p
+		sc := t.newScratch()
+		for s := from; s < t.cfg.Steps; s++ {
+			in := stepInput{xt: tensors.FromShape(shapes.Make(dtypes.Float32, b, p)), target: tensors.FromShape(shapes.Make(dtypes.Float32, b, p))}
+			tensors.MutableFlatData(in.xt, func(xv []float32) {
+				tensors.MutableFlatData(in.target, func(tv []float32) { in.err = t.batch(s, sc, xv, tv) })
+			})
+			in.t = tensors.FromFlatDataAndDimensions(append([]float32(nil), sc.tt...), b)
+			if in.err == nil && t.cond != nil {
+				in.cond, in.err = t.condBatch(s, sc.runs)
+			}
+			select {
+			case ch <- in:
+			case <-stop:
+				return
+			}
+			if in.err != nil {
+				return
+			}
+		}
+	}()
+	return ch
 }

@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/gomlx/compute"
-	"github.com/gomlx/compute/dtypes"
-	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/model/checkpoint"
@@ -304,44 +302,6 @@ func (t *trainer) save(dir string, ckpt *checkpoint.Handler) error {
 	}
 	t.saved = t.m.Steps
 	return nil
-}
-
-// stepInput is the host-side input of one training step: x_t, the regression target and t.
-type stepInput struct {
-	xt, target, t *tensors.Tensor
-	cond          []*tensors.Tensor // conditional fits: support sets, selection (condBatch)
-	err           error
-}
-
-// prefetch prepares the inputs of steps from, from+1, … in a goroutine, one step ahead of the
-// compiled step, so that drawing sources and building paths overlaps with the backend's work.
-// Each batch depends only on (seed, step), so the result is the same as without prefetching.
-func (t *trainer) prefetch(from int, stop <-chan struct{}) <-chan stepInput {
-	ch := make(chan stepInput, 1)
-	go func() {
-		defer close(ch)
-		b, p := t.cfg.BatchSize, t.p
-		sc := t.newScratch()
-		for s := from; s < t.cfg.Steps; s++ {
-			in := stepInput{xt: tensors.FromShape(shapes.Make(dtypes.Float32, b, p)), target: tensors.FromShape(shapes.Make(dtypes.Float32, b, p))}
-			tensors.MutableFlatData(in.xt, func(xv []float32) {
-				tensors.MutableFlatData(in.target, func(tv []float32) { in.err = t.batch(s, sc, xv, tv) })
-			})
-			in.t = tensors.FromFlatDataAndDimensions(append([]float32(nil), sc.tt...), b)
-			if in.err == nil && t.cond != nil {
-				in.cond, in.err = t.condBatch(s, sc.runs)
-			}
-			select {
-			case ch <- in:
-			case <-stop:
-				return
-			}
-			if in.err != nil {
-				return
-			}
-		}
-	}()
-	return ch
 }
 
 // smoothLoss is the mean of the last (up to) 50 losses, for progress display.
