@@ -123,6 +123,9 @@ func (s Spec) String() string {
 	}
 }
 
+// InputSize is the number of values in one input example (the product of Input).
+func (s Spec) InputSize() int { return prod(s.Input) }
+
 func prod(ds []int) int {
 	n := 1
 	for _, d := range ds {

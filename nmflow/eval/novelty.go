@@ -131,3 +131,13 @@ func MatchedSigma(dist float64, p int) float64 {
 	lg0, _ := math.Lgamma(float64(p) / 2)
 	return dist / (math.Sqrt2 * math.Exp(lg1-lg0))
 }
+
+// DistinctNearest counts the training vectors that are nearest to at least one generated one: few
+// means the generated nets crowd around a few training nets.
+func (r NoveltyReport) DistinctNearest() int {
+	seen := map[int]bool{}
+	for _, i := range r.GenNearest {
+		seen[i] = true
+	}
+	return len(seen)
+}

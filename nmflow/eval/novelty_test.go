@@ -205,3 +205,10 @@ func TestNearestSelfTiled(t *testing.T) {
 		t.Fatalf("duplicates: nearest of 5, 30, 33 = %d, %d, %d at %v, %v", idx[5], idx[30], idx[33], d[5], d[33])
 	}
 }
+
+func TestDistinctNearest(t *testing.T) {
+	r := NoveltyReport{GenNearest: []int{4, 1, 4, 4, 2}}
+	if got := r.DistinctNearest(); got != 3 {
+		t.Errorf("DistinctNearest of %v = %d, want 3", r.GenNearest, got)
+	}
+}

@@ -127,7 +127,7 @@ func newSplitEvaluator(be compute.Backend, net arch.Net, split data.Split, shape
 		shape = net.Spec().Input
 	}
 	d := prodInts(shape)
-	if want := prodInts(net.Spec().Input); d != want {
+	if want := net.Spec().InputSize(); d != want {
 		return nil, fmt.Errorf("eval: example shape %v has %d values, the net takes %d", shape, d, want)
 	}
 	classes := net.Spec().Classes

@@ -47,6 +47,24 @@ func TestSplit(m traj.DatasetMeta, ds *data.Dataset, limit int) (data.Split, *fe
 	return test, norm, nil
 }
 
+// InputNorm is the input normalization of nets trained as m records, for examples of ds: m's
+// recorded statistics; for a zoo that standardized its inputs without recording them, ds's
+// train-split statistics (fromSplit true, which the caller should report); pixels/255 when m
+// does not standardize.
+func InputNorm(m traj.DatasetMeta, ds *data.Dataset) (norm *feed.Norm, fromSplit bool, err error) {
+	mean, std := m.Mean, m.Std
+	if len(mean) == 0 {
+		if m.Standardize {
+			mean, std = ds.ChannelStats()
+			fromSplit = true
+		} else {
+			mean, std = []float32{0}, []float32{1}
+		}
+	}
+	norm, err = feed.NewNorm(mean, std, ds.ExampleSize(), m.Standardize)
+	return norm, fromSplit, err
+}
+
 // ZooAccuracy evaluates n nets of the zoo's architecture (flat [n,P] weights) on the zoo's test
 // set (see TestSet) and returns their accuracies and mean cross-entropies.
 func ZooAccuracy(be compute.Backend, z *traj.Zoo, weights []float32, n, limit int) (acc, loss []float32, err error) {

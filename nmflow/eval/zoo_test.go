@@ -47,3 +47,23 @@ func TestZooAccuracy(t *testing.T) {
 		t.Error("a zoo without a dataset name was evaluated")
 	}
 }
+
+// InputNorm takes the recorded statistics, falls back to the split's own for a zoo that
+// standardized without recording them, and is pixels/255 without standardization.
+func TestInputNorm(t *testing.T) {
+	ds := data.NoiseMNIST(50, 10, 3)
+	recorded := traj.DatasetMeta{Standardize: true, Mean: []float32{0.25}, Std: []float32{0.5}}
+	n, fromSplit, err := InputNorm(recorded, ds)
+	if err != nil || fromSplit || !n.On || n.Mean[0] != 0.25 || n.Std[0] != 0.5 {
+		t.Errorf("recorded: %+v, fromSplit %v, err %v; want mean 0.25, std 0.5, on, not from the split", n, fromSplit, err)
+	}
+	n, fromSplit, err = InputNorm(traj.DatasetMeta{Standardize: true}, ds)
+	mean, std := ds.ChannelStats()
+	if err != nil || !fromSplit || n.Mean[0] != mean[0] || n.Std[0] != std[0] {
+		t.Errorf("unrecorded: %+v, fromSplit %v, err %v; want the split's %v, %v", n, fromSplit, err, mean, std)
+	}
+	n, fromSplit, err = InputNorm(traj.DatasetMeta{}, ds)
+	if err != nil || fromSplit || n.On {
+		t.Errorf("no standardization: %+v, fromSplit %v, err %v; want off", n, fromSplit, err)
+	}
+}

@@ -58,6 +58,25 @@
 //     KeepPath) for figures such as plot.PCAWithGenerated and eval.PathLoss — and
 //     Model.Generated wraps them in a traj.Generated container with provenance metadata.
 //
+// Where each concept lives (Meta's flow_matching separates paths, losses and solvers the same way):
+//
+//   - config.go: Config, its defaults and validation; the method and alignment names.
+//   - source.go: the source laws at t = 0 (Source). coupling.go: the couplings and the OT pairing.
+//   - path.go: the probability paths, CFM's straight line and MMFM's interpolant with its noise,
+//     and the training times' skew. mmfm.go: MMFM's anchors (which checkpoints, their times,
+//     re-rooting at a fresh source draw).
+//   - loss.go: the training step's losses (velocity, endpoint prediction, JKO's explicit step).
+//     jko.go: JKO's potential V and its gradient.
+//   - net.go: the velocity network. cond.go: conditioning on support sets (training); guide.go:
+//     support embeddings and classifier-free guidance (sampling).
+//   - train.go: Fit and the fit loop. batch.go: a step's minibatch, prepared one step ahead.
+//     adamw.go: AdamW, clipping, EMA and the learning-rate schedule in the graph; hostopt.go: the
+//     same for the two widest weights on the host. diverge.go: divergence and learning-rate
+//     cuts. checkpoint.go: saving, resuming, torn checkpoints, VelocityParams.
+//   - norm.go: the Normalizer. model.go: Model, model.json (ReadModelJSON), Save and Load.
+//     sample.go: sampling (the ODE solve, JKO's explicit steps, Generated). marginals.go: Model.CompareMarginals.
+//     access.go: what packages built on a fitted model (adjoint, vae) may use.
+//
 // A typical session:
 //
 //	m, err := flow.Fit(ctx, zoo, flow.Config{}, flow.Options{Dir: "models/cfm"}) // the defaults

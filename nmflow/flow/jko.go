@@ -3,12 +3,10 @@ package flow
 import (
 	"fmt"
 	"math"
-	"time"
 
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive
-	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/model/initializer"
 )
@@ -24,6 +22,9 @@ import (
 //
 // with V(·, t_{k+1}) when time-dependent. JKO(k) knows only its k + 1 time points. ∇_x V is formed in the graph by hand
 // (backpropagation through the MLP written out), so the fit needs first-order autodiff only.
+//
+// This file holds the potential and its configuration; the loss is jkoLoss (loss.go), the
+// explicit sampler sampleJKO (sample.go), the consecutive pairs come from batch.go.
 
 // JKOConfig sets NM-JKO's potential.
 type JKOConfig struct {
@@ -84,62 +85,4 @@ func potential(scope *model.Scope, cfg Config, x, t *Node) (v, grad *Node) {
 		delta = Mul(DotGeneral(delta, []int{1}, nil, ws[i], []int{0}, nil), Sigmoid(pre[i]))
 	}
 	return v, Add(DotGeneral(delta, []int{1}, nil, win, []int{0}, nil), sepGrad)
-}
-
-// jkoLoss is the mean over the batch of ‖τ·∇V(x_k, t_{k+1}) + x_{k+1} − x_k‖² / D.
-func jkoLoss(scope *model.Scope, cfg Config, prev, next, t *Node) *Node {
-	_, grad := potential(scope, cfg, prev, t)
-	return ReduceAllMean(Square(Add(MulScalar(grad, cfg.JKO.Tau), Sub(next, prev))))
-}
-
-// sampleJKO draws n source points and takes one explicit step x ← x − τ·∇V(x, t_{j+1}) per
-// anchor interval, keeping the state at every anchor time after the first.
-func (m *Model) sampleJKO(n int, opt SampleOptions) (*Samples, error) {
-	if len(opt.At) > 0 || opt.Solve.KeepPath {
-		return nil, fmt.Errorf("flow: a %s model moves in %d fixed steps; its states at the anchor times are Samples.Marginals (do not set At or KeepPath)", MethodJKO, len(m.AnchorTimes)-1)
-	}
-	p := m.Base.Layout.Size()
-	x0, err := m.startPoints(n, opt)
-	if err != nil {
-		return nil, err
-	}
-	if m.jkoStep == nil {
-		cfg := m.Config
-		exec, err := model.NewExec(m.be, m.sampler, func(scope *model.Scope, x, t *Node) *Node {
-			tb := BroadcastToDims(ConvertDType(t, dtypes.Float32), x.Shape().Dimensions[0])
-			_, grad := potential(scope.In("vel"), cfg, x, tb)
-			return Sub(x, MulScalar(grad, cfg.JKO.Tau))
-		})
-		if err != nil {
-			return nil, err
-		}
-		m.jkoStep = exec
-	}
-	start := time.Now()
-	out := &Samples{N: n, P: p}
-	x := tensors.FromFlatDataAndDimensions(x0, n, p)
-	for _, tk := range m.AnchorTimes[1:] {
-		res, err := m.jkoStep.Exec(x, tensors.FromScalar(float32(tk)))
-		x.MustFinalizeAll()
-		if err != nil {
-			return nil, fmt.Errorf("flow: jko step to t=%g: %w", tk, err)
-		}
-		x = res[0]
-		raw := tensors.MustCopyFlatData[float32](x)
-		for i, v := range raw {
-			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-				return nil, fmt.Errorf("flow: jko step to t=%g produced %v at sample %d; the potential is unstable (refit with a smaller --jko-tau or lr)", tk, v, i/p)
-			}
-		}
-		m.Norm.Inverse(raw)
-		out.Marginals = append(out.Marginals, raw)
-		out.Steps++
-		out.NFE++
-	}
-	out.Weights = append([]float32(nil), out.Marginals[len(out.Marginals)-1]...)
-	x.MustFinalizeAll()
-	out.Seconds = time.Since(start).Seconds()
-	m.Norm.Inverse(x0)
-	out.Inits = x0
-	return out, nil
 }

@@ -20,6 +20,9 @@ import (
 // it, a fresh init and the run's checkpoint 1 (≈ θ0 plus a step) are two unrelated random nets,
 // and the first segment asks the network to carry noise to other noise. JKO's pairs are re-rooted
 // the same way.
+//
+// This file places the anchors (which checkpoints, at which times) and re-roots them; the
+// interpolant and its noise are mmfmPath (path.go).
 
 // MMFMConfig chooses the anchors and the interpolant of Method MMFM.
 type MMFMConfig struct {
@@ -214,48 +217,4 @@ func (t *trainer) reroot(sc *scratch, r int, x0, x1 []float32) {
 		}
 		sc.anchors[j+1] = dst
 	}
-}
-
-// mmfmPath is the interpolant through a run's anchors plus noise.
-type mmfmPath struct {
-	basis    *spline.Basis
-	knots    []float64
-	sigma    float64
-	adaptive bool
-	sigmaMin float64
-}
-
-// fill writes x_t = P(t) + σ_t·ε and its target velocity u_t = P'(t) + σ'_t·ε for one example
-// (the conditional velocity (σ'_t/σ_t)(x_t − P(t)) + P'(t) of METHODS.md §3, with x_t − P(t) = σ_t·ε).
-func (m *mmfmPath) fill(anchors [][]float32, t float64, eps, xt, u []float32) error {
-	if err := m.basis.Fill(anchors, t, xt, u); err != nil {
-		return err
-	}
-	s, ds := m.noise(t)
-	if s == 0 && ds == 0 {
-		return nil
-	}
-	for j := range xt {
-		xt[j] += float32(s) * eps[j]
-		u[j] += float32(ds) * eps[j]
-	}
-	return nil
-}
-
-// noise returns σ_t and dσ/dt.
-func (m *mmfmPath) noise(t float64) (s, ds float64) {
-	if !m.adaptive || m.sigma == 0 {
-		return m.sigma, 0
-	}
-	i := 0
-	for i < len(m.knots)-2 && t >= m.knots[i+1] {
-		i++
-	}
-	h := m.knots[i+1] - m.knots[i]
-	v := math.Min(math.Max((t-m.knots[i])/h, 0), 1)
-	r := math.Sqrt(v * (1 - v))
-	if s = m.sigma * r; s <= m.sigmaMin || r == 0 {
-		return m.sigmaMin, 0
-	}
-	return s, m.sigma * (1 - 2*v) / (2 * r) / h
 }

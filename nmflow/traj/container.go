@@ -151,6 +151,23 @@ func ReadGenerated(path string) (*Generated, error) {
 	return g, nil
 }
 
+// ReadNets reads the nets of either kind of file: a generated file's, or a zoo's at its last
+// checkpoint (Zoo.Final), e.g. to score a zoo's trained nets like generated ones.
+func ReadNets(path string) (*Generated, error) {
+	m, err := ReadMeta(path)
+	if err != nil {
+		return nil, err
+	}
+	if m.Kind != KindZoo {
+		return ReadGenerated(path)
+	}
+	z, err := ReadZoo(path)
+	if err != nil {
+		return nil, err
+	}
+	return z.Final(), nil
+}
+
 // ReadWeights reads either kind of file as a flat [n, p] matrix of nets, one per row. For a
 // generated file n = N. For a zoo n = R*(K+1): every checkpoint of every run, run-major, so row
 // r*(K+1)+k is run r at checkpoint k (use ReadZoo to tell checkpoints or steps apart).

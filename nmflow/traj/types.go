@@ -109,6 +109,12 @@ func (z *Zoo) Checkpoint(k int) []float32 {
 	return out
 }
 
+// Final returns the runs at the zoo's last checkpoint as a set of nets with the zoo's metadata
+// (Weights is a new [R, P] matrix).
+func (z *Zoo) Final() *Generated {
+	return &Generated{Meta: z.Meta, N: z.Runs, P: z.Params, Weights: z.Checkpoint(z.Checkpoints - 1)}
+}
+
 // Metric returns metric name for run r at checkpoint k.
 func (z *Zoo) Metric(name string, r, k int) float32 { return z.Metrics[name][r*z.Checkpoints+k] }
 

@@ -38,7 +38,7 @@ func NewStepBench(be compute.Backend, cfg Config, ds *data.Dataset) (*StepBench,
 	}
 	sb := &StepBench{t: t, perms: make([][]int, cfg.Runs), epoch: -1, init: tensors.MustCopyFlatData[float32](t.params)}
 	shape := ds.Shape
-	if prodInts(cfg.Arch.Input) == ds.ExampleSize() {
+	if cfg.Arch.InputSize() == ds.ExampleSize() {
 		shape = cfg.Arch.Input
 	}
 	build := stepGraph(net, cfg, shape)

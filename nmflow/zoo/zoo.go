@@ -162,7 +162,7 @@ func prepare(cfg Config, ds *data.Dataset, opt Options, sh *Shard) (*trainer, er
 	if err != nil {
 		return nil, err
 	}
-	if fmt.Sprint(cfg.Arch.Input) != fmt.Sprint(ds.Shape) && prodInts(cfg.Arch.Input) != ds.ExampleSize() {
+	if fmt.Sprint(cfg.Arch.Input) != fmt.Sprint(ds.Shape) && cfg.Arch.InputSize() != ds.ExampleSize() {
 		return nil, fmt.Errorf("zoo: architecture input %v does not fit %s examples of shape %v", cfg.Arch.Input, ds.Name, ds.Shape)
 	}
 	if cfg.Arch.Classes < len(ds.Classes) {
@@ -278,7 +278,7 @@ func newTrainer(be compute.Backend, net arch.Net, cfg Config, ds *data.Dataset) 
 	t.s1 = tensors.FromFlatDataAndDimensions(make([]float32, r*p), r, p)
 	t.s2 = tensors.FromFlatDataAndDimensions(make([]float32, r*p), r, p)
 	shape := ds.Shape
-	if prodInts(cfg.Arch.Input) == d {
+	if cfg.Arch.InputSize() == d {
 		shape = cfg.Arch.Input
 	}
 	t.step = MustNewExec(be, stepGraph(net, cfg, shape)).SetMaxCache(1)
@@ -556,14 +556,6 @@ func mean32(v []float32) float32 {
 		s += float64(x)
 	}
 	return float32(s / float64(len(v)))
-}
-
-func prodInts(v []int) int {
-	n := 1
-	for _, d := range v {
-		n *= d
-	}
-	return n
 }
 
 // Exists reports whether a file exists (for CLI messages about resuming).

@@ -13,7 +13,6 @@ import (
 	"github.com/nmflow/nmflow/nmflow/backend"
 	"github.com/nmflow/nmflow/nmflow/data"
 	"github.com/nmflow/nmflow/nmflow/eval"
-	"github.com/nmflow/nmflow/nmflow/feed"
 	"github.com/nmflow/nmflow/nmflow/traj"
 )
 
@@ -30,34 +29,10 @@ type noveltyJSON struct {
 	DistinctNearest int `json:"distinct_nearest"`
 }
 
-func distinct(ids []int) int {
-	seen := map[int]bool{}
-	for _, i := range ids {
-		seen[i] = true
-	}
-	return len(seen)
-}
-
 func compactNovelty(r eval.NoveltyReport, trainSet string) noveltyJSON {
 	return noveltyJSON{GenToTrain: r.GenToTrain, TrainToTrain: r.TrainToTrain, MedianRatio: r.MedianRatio,
 		Percentile: r.Percentile, Threshold: r.Threshold, Memorized: r.Memorized, TrainSet: trainSet,
-		DistinctNearest: distinct(r.GenNearest)}
-}
-
-// netsFile reads the nets of a generated file, or of a zoo file at its last checkpoint.
-func netsFile(path string) (*traj.Generated, error) {
-	m, err := traj.ReadMeta(path)
-	if err != nil {
-		return nil, err
-	}
-	if m.Kind != traj.KindZoo {
-		return traj.ReadGenerated(path)
-	}
-	z, err := traj.ReadZoo(path)
-	if err != nil {
-		return nil, err
-	}
-	return &traj.Generated{Meta: z.Meta, N: z.Runs, P: z.Params, Weights: z.Checkpoint(z.Checkpoints - 1)}, nil
+		DistinctNearest: r.DistinctNearest()}
 }
 
 // parseLevels reads a comma-separated list of noise levels.
@@ -113,7 +88,7 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	if *refRun < 0 || *refRun >= z.Runs {
 		return fmt.Errorf("--ref-run %d is out of range 0..%d", *refRun, z.Runs-1)
 	}
-	g, err := netsFile(*genPath)
+	g, err := traj.ReadNets(*genPath)
 	if err != nil {
 		return err
 	}
@@ -136,7 +111,7 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		ind = &traj.Generated{Meta: iz.Meta, N: iz.Runs, P: iz.Params, Weights: iz.Checkpoint(iz.Checkpoints - 1)}
+		ind = iz.Final()
 		if err := sameLayout(z, ind, *zooPath, *indPath); err != nil {
 			return err
 		}
@@ -170,7 +145,7 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "nmflow eval: note: the zoo was trained on %s; testing on %s with the zoo's input scaling\n", z.Meta.Dataset.Name, ds.Name)
 	}
 	d := ds.ExampleSize()
-	if want := prodInts(net.Spec().Input); d != want || len(ds.Classes) != net.Spec().Classes {
+	if want := net.Spec().InputSize(); d != want || len(ds.Classes) != net.Spec().Classes {
 		return fmt.Errorf("%s examples (%v, %d classes) do not fit the nets (%s: input %v, %d classes)", ds.Name, ds.Shape, len(ds.Classes), z.Meta.Arch, net.Spec().Input, net.Spec().Classes)
 	}
 	test := ds.Test
@@ -178,18 +153,12 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 		test = test.Head(*testSize)
 	}
 	dm := z.Meta.Dataset
-	mean, std := dm.Mean, dm.Std
-	if len(mean) == 0 {
-		if dm.Standardize {
-			fmt.Fprintf(stderr, "nmflow eval: note: the zoo standardizes inputs but does not record the statistics; using %s's train-split statistics\n", ds.Name)
-			mean, std = ds.ChannelStats()
-		} else {
-			mean, std = []float32{0}, []float32{1}
-		}
-	}
-	norm, err := feed.NewNorm(mean, std, d, dm.Standardize)
+	norm, fromSplit, err := eval.InputNorm(dm, ds)
 	if err != nil {
 		return fmt.Errorf("input standardization recorded in %s: %w", *zooPath, err)
+	}
+	if fromSplit {
+		fmt.Fprintf(stderr, "nmflow eval: note: the zoo standardizes inputs but does not record the statistics; using %s's train-split statistics\n", ds.Name)
 	}
 
 	sets := eval.Sets{Reference: z.Checkpoint(ref), Inits: z.Checkpoint(0), Generated: g.Weights}
@@ -279,7 +248,7 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "agree / overlap: prediction agreement with that run, share of its mistakes repeated\n")
 	fmt.Fprintf(stdout, "generated/reference mean accuracy: %.3f\n", ratio)
 	fmt.Fprintf(stdout, "novelty vs the %d zoo runs: nearest-run distance median %.4f, between runs %.4f (ratio %.3f); %d distinct nearest runs; %.0f%% closer than p%.0f of the between-run distances\n",
-		z.Runs, nov.GenToTrain.Median, nov.TrainToTrain.Median, nov.MedianRatio, distinct(nov.GenNearest), 100*nov.Memorized, nov.Percentile)
+		z.Runs, nov.GenToTrain.Median, nov.TrainToTrain.Median, nov.MedianRatio, nov.DistinctNearest(), 100*nov.Memorized, nov.Percentile)
 	for _, n := range []string{eval.RowGenerated, eval.RowIndependent} {
 		if v, ok := verdict[n]; ok {
 			fmt.Fprintf(stdout, "%s\n", v.Text)
@@ -296,12 +265,4 @@ func sameLayout(z *traj.Zoo, g *traj.Generated, zooPath, genPath string) error {
 			genPath, zooPath, g.Meta.Arch, g.P, z.Meta.Arch, z.Params)
 	}
 	return nil
-}
-
-func prodInts(ds []int) int {
-	n := 1
-	for _, d := range ds {
-		n *= d
-	}
-	return n
 }

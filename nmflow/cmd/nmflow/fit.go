@@ -2,20 +2,14 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
-
-	"github.com/gomlx/gomlx/ml/model"
-	"github.com/gomlx/gomlx/ml/model/checkpoint"
 
 	"github.com/nmflow/nmflow/nmflow/flow"
 	"github.com/nmflow/nmflow/nmflow/internal/ckptcheck"
@@ -154,7 +148,7 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer lock.Release()
-	prev, prevErr := readModelJSON(*out)
+	prev, prevErr := flow.ReadModelJSON(*out)
 	switch {
 	case prevErr != nil:
 		return prevErr
@@ -202,7 +196,7 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 	}
 	if errors.Is(err, flow.ErrStopped) {
 		saved := "no checkpoint was saved yet"
-		if p, _ := readModelJSON(*out); p != nil {
+		if p, _ := flow.ReadModelJSON(*out); p != nil {
 			saved = fmt.Sprintf("the last checkpoint (step %d of %d) is in %s", p.Steps, p.Config.Steps, *out)
 		}
 		return fmt.Errorf("interrupted; %s: rerun the same command to resume", saved)
@@ -242,7 +236,7 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 	if c := m.Config.Cond; c != nil {
 		summary["condition"] = c
 	}
-	velParams, perr := velocityParams(*out)
+	velParams, perr := flow.VelocityParams(*out)
 	if perr == nil && velParams > 0 {
 		summary["velocity_params"] = velParams
 	}
@@ -270,69 +264,4 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 		printLatent(stdout, *out, lat)
 	}
 	return nil
-}
-
-// readModelJSON returns the model.json in dir, nil when there is none.
-func readModelJSON(dir string) (*flow.Model, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "model.json"))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var m flow.Model
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("%s is not a meta-model file: %w", filepath.Join(dir, "model.json"), err)
-	}
-	return &m, nil
-}
-
-// velocityParams counts the trainable parameters of the velocity net saved in dir/ckpt.
-func velocityParams(dir string) (int, error) {
-	h, err := checkpoint.Load(model.NewStore()).Dir(filepath.Join(dir, "ckpt")).Done()
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for key, v := range h.LoadedVariables() {
-		if strings.HasPrefix(key, "var:/vel/") {
-			n += v.Shape().Size()
-		}
-	}
-	return n, nil
-}
-
-// tailMean is the mean of the last (up to) n values of h; NaN when h is empty.
-func tailMean(h []float32, n int) float64 {
-	n = min(n, len(h))
-	if n == 0 {
-		return math.NaN()
-	}
-	var s float64
-	for _, v := range h[len(h)-n:] {
-		s += float64(v)
-	}
-	return s / float64(n)
-}
-
-// groupDigits writes n with a comma every three digits (1,234,567).
-func groupDigits(n int) string {
-	s := fmt.Sprint(n)
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
-}
-
-// jsonFloat returns v, or nil for NaN/±Inf (which JSON cannot encode).
-func jsonFloat(v float64) any {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return nil
-	}
-	return v
 }

@@ -97,7 +97,7 @@ func (lo *latentOpts) configure(fs *flag.FlagSet, cfg *flow.Config, seed uint64)
 // tasks (--condition), z holds all their runs and each task's nets are tested on the task.
 func (lo *latentOpts) prepare(ctx context.Context, z *traj.Zoo, tasks []flow.CondTask, out string, stderr io.Writer) (*vae.Model, error) {
 	dir := filepath.Join(out, vae.Dir)
-	if prev, _ := readModelJSON(out); prev != nil && !vae.Exists(dir) {
+	if prev, _ := flow.ReadModelJSON(out); prev != nil && !vae.Exists(dir) {
 		return nil, fmt.Errorf("%s holds a meta-model fitted on the weights, not on VAE latents; use another --out folder", out)
 	}
 	if vae.Exists(dir) {
