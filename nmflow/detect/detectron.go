@@ -74,7 +74,7 @@ func (c Config) Defaults() (Config, error) {
 	case !(c.LR > 0) || math.IsInf(c.LR, 0):
 		return c, fmt.Errorf("detect: learning rate must be a positive number, got %v", c.LR)
 	case c.Lambda < 0 || math.IsNaN(c.Lambda) || math.IsInf(c.Lambda, 0):
-		return c, fmt.Errorf("detect: lambda must be ≥ 0 (0: 1/(|Q|+1)), got %v", c.Lambda)
+		return c, fmt.Errorf("detect: lambda must be ≥ 0 (0: Detectron's weighting, QWeight), got %v", c.Lambda)
 	case !(c.Alpha > 0 && c.Alpha < 1):
 		return c, fmt.Errorf("detect: alpha must be in (0,1), got %v", c.Alpha)
 	}
