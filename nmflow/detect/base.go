@@ -20,6 +20,8 @@ type Base struct {
 	Norm   *feed.Norm
 	// Dataset names what f was trained on (from the zoo), for reports.
 	Dataset string
+	// TestAcc is f's accuracy on its dataset's test split as the zoo measured it (0: unknown).
+	TestAcc float64
 }
 
 // BaseFromZoo takes run r's final checkpoint of a zoo as f, with the zoo's input standardization.
@@ -46,7 +48,11 @@ func BaseFromZoo(z *traj.Zoo, r int) (*Base, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Base{Net: net, Params: append([]float32(nil), z.At(r, z.Checkpoints-1)...), Norm: norm, Dataset: ds.Name}, nil
+	var acc float64
+	if _, ok := z.Metrics[traj.MetricTestAcc]; ok {
+		acc = float64(z.Metric(traj.MetricTestAcc, r, z.Checkpoints-1))
+	}
+	return &Base{Net: net, Params: append([]float32(nil), z.At(r, z.Checkpoints-1)...), Norm: norm, Dataset: ds.Name, TestAcc: acc}, nil
 }
 
 // TrainBase trains f with the zoo (R = 1, cfg.Runs and cfg.Checkpoints are overridden) and

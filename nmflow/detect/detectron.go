@@ -18,16 +18,23 @@ import (
 type Config struct {
 	// Ensemble is the maximum number of CDCs per trial (default 5).
 	Ensemble int `json:"ensemble"`
-	// Steps is the number of Adam steps per CDC (default 100). Each step sees BatchSize P
-	// examples plus all of the trial's remaining Q. (Detectron trains up to 5 epochs per CDC; a
-	// step budget keeps the cost fixed whatever the size of P.)
-	Steps int `json:"steps"`
-	// BatchSize is the number of P examples per step (default 128, at most the P-train size).
+	// Epochs is the number of passes over P-train per CDC (default 5, Detectron's
+	// max_epochs_per_model); an epoch is ⌊|P-train|/BatchSize⌋ steps.
+	Epochs int `json:"epochs"`
+	// Steps, when > 0, fixes the number of Adam steps per CDC instead of Epochs (a budget that
+	// does not grow with |P-train|).
+	Steps int `json:"steps,omitempty"`
+	// BatchSize is the number of P examples per step (default 128, at most the P-train size);
+	// every step also holds all of the trial's remaining Q, as in the reference code (whose
+	// batches of 512 hold 512−|Q| P examples on a 50,000-image P-train).
 	BatchSize int `json:"batch_size"`
 	// LR is Adam's learning rate (default 1e-3, Detectron's).
 	LR float64 `json:"lr"`
-	// Lambda weights the Q term of ℓ_cdc; 0 means 1/(|Q|+1) with |Q| the points still in Q
-	// (METHODS.md §8).
+	// Lambda, when > 0, fixes the weight λ of the Q term of ℓ_cdc (CDCLoss: mean over the P
+	// batch + λ·mean over Q). 0 is Detectron's weighting (QWeight): each Q point counts
+	// 1/(nb·|Q|+1) of a P example, nb the steps per epoch and |Q| the points still in Q, so all of
+	// Q, seen nb times an epoch, weighs less than one P example (the paper's λ = 1/(|Q|+1) per
+	// pass over P ∪ Q).
 	Lambda float64 `json:"lambda"`
 	// Patience stops a trial's ensemble after this many CDCs in a row that reject nothing new
 	// (default 2, Detectron's; negative: never stop early).
@@ -49,7 +56,7 @@ func (c Config) Defaults() (Config, error) {
 		}
 	}
 	def(&c.Ensemble, 5)
-	def(&c.Steps, 100)
+	def(&c.Epochs, 5)
 	def(&c.BatchSize, 128)
 	def(&c.Models, 32)
 	def(&c.Patience, 2)
@@ -60,16 +67,41 @@ func (c Config) Defaults() (Config, error) {
 		c.Alpha = 0.05
 	}
 	switch {
-	case c.Ensemble < 1 || c.Steps < 1 || c.BatchSize < 1 || c.Models < 1:
-		return c, fmt.Errorf("detect: ensemble, steps, batch size and models must be ≥ 1 (got %d, %d, %d, %d)", c.Ensemble, c.Steps, c.BatchSize, c.Models)
+	case c.Ensemble < 1 || c.Epochs < 1 || c.BatchSize < 1 || c.Models < 1:
+		return c, fmt.Errorf("detect: ensemble, epochs, batch size and models must be ≥ 1 (got %d, %d, %d, %d)", c.Ensemble, c.Epochs, c.BatchSize, c.Models)
+	case c.Steps < 0:
+		return c, fmt.Errorf("detect: steps must be ≥ 0 (0: Epochs passes over P-train), got %d", c.Steps)
 	case !(c.LR > 0) || math.IsInf(c.LR, 0):
 		return c, fmt.Errorf("detect: learning rate must be a positive number, got %v", c.LR)
 	case c.Lambda < 0 || math.IsNaN(c.Lambda) || math.IsInf(c.Lambda, 0):
-		return c, fmt.Errorf("detect: lambda must be ≥ 0 (0: 1/(|Q|+1)), got %v", c.Lambda)
+		return c, fmt.Errorf("detect: lambda must be ≥ 0 (0: Detectron's weighting, QWeight), got %v", c.Lambda)
 	case !(c.Alpha > 0 && c.Alpha < 1):
 		return c, fmt.Errorf("detect: alpha must be in (0,1), got %v", c.Alpha)
 	}
 	return c, nil
+}
+
+// StepsPerCDC is the number of Adam steps each CDC takes on a P-train of trainN examples:
+// Steps if set, else Epochs·⌊trainN/BatchSize⌋ (at least one step per epoch).
+func (c Config) StepsPerCDC(trainN int) int {
+	if c.Steps > 0 {
+		return c.Steps
+	}
+	return c.Epochs * max(trainN/min(c.BatchSize, max(trainN, 1)), 1)
+}
+
+// QWeight is λ of CDCLoss for a CDC trained while `kept` points remain in Q: Lambda if set,
+// else Detectron's weighting. The reference code weights each Q point's DCE by
+// α = 1/(nb·kept+1) inside a batch mean over P and Q (nb the steps per epoch); CDCLoss averages
+// the P batch and Q separately, so the same weights are λ = α·kept/B. (Both losses then differ
+// by the constant factor (B+kept)/B, to which Adam is invariant.)
+func (c Config) QWeight(kept, trainN int) float64 {
+	if c.Lambda > 0 {
+		return c.Lambda
+	}
+	b := min(c.BatchSize, max(trainN, 1))
+	nb := max(trainN/b, 1)
+	return float64(kept) / (float64(b) * (float64(nb*kept) + 1))
 }
 
 // trial is one test: a Q set drawn from the null or the alternative pool.
@@ -282,10 +314,7 @@ func (e *engine) runGroup(group []*trial, trainN int, tick func()) error {
 					mask[i*nq+j] = 1
 				}
 			}
-			lambda[i] = float32(e.cfg.Lambda)
-			if e.cfg.Lambda == 0 {
-				lambda[i] = float32(1 / float64(kept+1))
-			}
+			lambda[i] = float32(e.cfg.QWeight(kept, trainN))
 		}
 		if !active {
 			return nil
@@ -297,7 +326,7 @@ func (e *engine) runGroup(group []*trial, trainN int, tick func()) error {
 		m2 := tensors.FromFlatDataAndDimensions(make([]float32, m*p), m, p)
 		idx := make([]int32, m*bs)
 		perEpoch := trainN / bs
-		for s := range e.cfg.Steps {
+		for s := range e.cfg.StepsPerCDC(trainN) {
 			ep, off := s/perEpoch, (s%perEpoch)*bs
 			for i := range m {
 				if off == 0 {

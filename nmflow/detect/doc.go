@@ -8,10 +8,13 @@
 // P (its training distribution) while disagreeing with f on Q:
 //
 //	ℓ_cdc = mean over a P batch of CE(g(x), f(x)) + λ · mean over Q of DCE(g(x), f(x)),
-//	DCE(logits, ŷ) = −(1/(C−1))·Σ_{c≠ŷ} logits_c + logsumexp(logits),  λ = 1/(|Q|+1)
+//	DCE(logits, ŷ) = −(1/(C−1))·Σ_{c≠ŷ} logits_c + logsumexp(logits)
 //
-// ([CDCLoss], [DCE]). Every step holds BatchSize P examples plus all of Q, as in the reference
-// code. After each CDC, Q is refined: points where g disagrees with f leave Q, and the next CDC
+// ([CDCLoss], [DCE]). The protocol is the reference code's: every step holds BatchSize P
+// examples (labelled by f) plus all of Q, a CDC trains Config.Epochs passes over P-train with
+// Adam, and λ gives each Q point 1/(nb·|Q|+1) of a P example's weight, nb the steps per epoch
+// ([Config.QWeight]): the paper's λ = 1/(|Q|+1) over one pass through P ∪ Q. After each CDC,
+// Q is refined: points where g disagrees with f leave Q, and the next CDC
 // (again from f) trains on what is left; up to Config.Ensemble CDCs, stopping early when Q is
 // empty or after Config.Patience CDCs that remove nothing. If f's predictions on Q are as
 // constrained as on P, few points can be flipped without hurting P; on a harmful shift many can.

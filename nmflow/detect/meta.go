@@ -129,9 +129,10 @@ func CheckMeta(base *Base, meta *flow.Model) error {
 
 // RunMeta runs meta-detectron over the same trials as Run (same Q draws for the same cfg.Seed):
 // for each trial, meta is fine-tuned by adjoint matching with the reward −ℓ_cdc on P ∪ Q (f's
-// labels, λ_cdc = cfg.Lambda or 1/(|Q|+1)), and the first cfg.Ensemble nets its fine-tuned SDE
+// labels, λ_cdc = cfg.Lambda or 1/(|Q|+1): a reward on one minibatch has no epoch over which to
+// spread Detectron's per-point weighting), and the first cfg.Ensemble nets its fine-tuned SDE
 // generates are the CDCs: Q is refined by each in turn and the ensemble of f and the CDCs gives
-// the same disagreement and entropy statistics. cfg's Steps, LR, Patience and Models (SGD
+// the same disagreement and entropy statistics. cfg's Epochs, Steps, LR, Patience and Models (SGD
 // training) do not apply. Every size also reports both tests at every fine-tuning iteration
 // (SizeResult.Iterations). Trials run one after another, each with its own fine-tuning.
 func RunMeta(ctx context.Context, base *Base, meta *flow.Model, bench Bench, sizes []int, trials int, cfg Config, mc MetaConfig, opt Options) (*Result, error) {

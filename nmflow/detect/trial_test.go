@@ -49,8 +49,37 @@ func TestRefinementAndEnsemble(t *testing.T) {
 	}
 }
 
+// Detectron's protocol: Epochs passes over P-train per CDC, and each Q point weighted
+// α = 1/(nb·|Q|+1) of a P example, so all of Q over an epoch weighs less than one P example.
+func TestProtocolStepsAndQWeight(t *testing.T) {
+	c, err := Config{BatchSize: 100}.Defaults()
+	if err != nil || c.Epochs != 5 || c.Steps != 0 {
+		t.Fatalf("defaults %+v %v: want 5 epochs and no step budget", c, err)
+	}
+	if got := c.StepsPerCDC(1050); got != 50 { // 10 full batches an epoch (the last 50 dropped)
+		t.Errorf("steps per CDC on 1050 examples = %d, want 5·10", got)
+	}
+	if got := c.StepsPerCDC(30); got != 5 { // P-train smaller than a batch: one step an epoch
+		t.Errorf("steps per CDC on 30 examples = %d, want 5", got)
+	}
+	for _, kept := range []int{1, 10, 50} {
+		lam := c.QWeight(kept, 1000)
+		alpha := lam * 100 / float64(kept) // the weight of one Q point relative to one P example
+		if want := 1 / float64(10*kept+1); math.Abs(alpha-want) > 1e-15 {
+			t.Errorf("|Q| = %d: per-point weight %v, want 1/(nb·|Q|+1) = %v", kept, alpha, want)
+		}
+		if alpha*float64(10*kept) >= 1 {
+			t.Errorf("|Q| = %d: all of Q weighs %v P examples over an epoch, want < 1", kept, alpha*float64(10*kept))
+		}
+	}
+	fixed, _ := Config{Steps: 7, Lambda: 0.3}.Defaults()
+	if fixed.StepsPerCDC(1000) != 7 || fixed.QWeight(10, 1000) != 0.3 {
+		t.Errorf("Steps and Lambda must override: %d steps, λ %v", fixed.StepsPerCDC(1000), fixed.QWeight(10, 1000))
+	}
+}
+
 func TestValidation(t *testing.T) {
-	for _, c := range []Config{{Ensemble: -1}, {LR: -1}, {Lambda: -0.5}, {Alpha: 1.5}, {Models: -2}} {
+	for _, c := range []Config{{Ensemble: -1}, {LR: -1}, {Lambda: -0.5}, {Alpha: 1.5}, {Models: -2}, {Steps: -1}, {Epochs: -3}} {
 		if _, err := c.Defaults(); err == nil {
 			t.Errorf("%+v accepted", c)
 		}

@@ -45,7 +45,9 @@ type Result struct {
 	Nmflow  string `json:"nmflow_version"`
 	// BaseAccNull and BaseAccAlt are f's accuracies on the null and alternative pools: a shift is
 	// harmful when the second is clearly lower.
-	BaseAccNull float64      `json:"base_acc_null"`
+	BaseAccNull float64 `json:"base_acc_null"`
+	// BaseTestAcc is f's accuracy on its dataset's test split (absent when f's zoo recorded none).
+	BaseTestAcc *float64     `json:"base_test_acc,omitempty"`
 	BaseAccAlt  float64      `json:"base_acc_alt"`
 	Sizes       []SizeResult `json:"sizes"`
 	WallSeconds float64      `json:"wall_seconds"`
@@ -117,7 +119,8 @@ func Run(ctx context.Context, base *Base, bench Bench, sizes []int, trials int, 
 		groups += (2*trials + cfg.Models - 1) / cfg.Models
 	}
 	label := fmt.Sprintf("detectron %s", bench.Name)
-	bar := progress.To(opt.Progress, groups*cfg.Ensemble*cfg.Steps, label)
+	steps := cfg.StepsPerCDC(bench.Train.N)
+	bar := progress.To(opt.Progress, groups*cfg.Ensemble*steps, label)
 	defer bar.Done()
 	done := 0
 	for si, n := range sizes {
@@ -133,7 +136,7 @@ func Run(ctx context.Context, base *Base, bench Bench, sizes []int, trials int, 
 				return nil, err
 			}
 			done++
-			bar.Set(done * cfg.Ensemble * cfg.Steps)
+			bar.Set(done * cfg.Ensemble * steps)
 		}
 		sr := summarize(all, n, trials, e.c, cfg.Alpha)
 		sr.SecondsPerTrial = time.Since(t0).Seconds() / float64(len(all))
@@ -165,6 +168,9 @@ func prepare(method string, base *Base, bench Bench, sizes []int, trials int, cf
 	}
 	res := &Result{Method: method, Bench: bench.Name, Base: fmt.Sprintf("%s on %s", base.Net.Spec(), base.Dataset),
 		Config: cfg, Backend: be.Description(), Nmflow: nmflow.Version}
+	if base.TestAcc > 0 {
+		res.BaseTestAcc = &base.TestAcc
+	}
 	res.BaseAccNull = agreement(e.poolYhat[:bench.Null.N], bench.Null.Labels)
 	res.BaseAccAlt = agreement(e.poolYhat[bench.Null.N:], bench.Alt.Labels)
 	return e, res, nil

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,8 +30,13 @@ func TestDetectCommandUCIHeart(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 	var res struct {
-		Method string `json:"method"`
-		Sizes  []struct {
+		Method      string   `json:"method"`
+		BaseTestAcc *float64 `json:"base_test_acc"`
+		Config      struct {
+			Epochs int `json:"epochs"`
+			Steps  int `json:"steps"`
+		} `json:"config"`
+		Sizes []struct {
 			QSize int               `json:"q_size"`
 			Null  []json.RawMessage `json:"null"`
 			Alt   []json.RawMessage `json:"alt"`
@@ -45,6 +51,11 @@ func TestDetectCommandUCIHeart(t *testing.T) {
 	if res.Method != "detectron" || len(res.Sizes) != 2 || res.Sizes[1].QSize != 20 || len(res.Sizes[0].Null) != 3 || len(res.Sizes[0].Alt) != 3 ||
 		res.Sizes[0].Dis.AUROC == nil || *res.Sizes[0].Dis.AUROC < 0 || *res.Sizes[0].Dis.AUROC > 1 {
 		t.Fatalf("result %+v", res)
+	}
+	// f's accuracy is printed before the trials and carried in the JSON.
+	if res.BaseTestAcc == nil || *res.BaseTestAcc < 0.6 || res.Config.Steps != 10 || res.Config.Epochs != 5 ||
+		!strings.Contains(errs, fmt.Sprintf("test accuracy %.3f", *res.BaseTestAcc)) {
+		t.Errorf("f's accuracy %v, config %+v; stderr %q", res.BaseTestAcc, res.Config, errs)
 	}
 	if b, err := os.ReadFile(out); err != nil || !json.Valid(b) {
 		t.Errorf("--out: %v", err)
@@ -61,6 +72,8 @@ func TestDetectCommandErrors(t *testing.T) {
 		{[]string{"--method", "knn"}, "unknown --method"},
 		{[]string{"--q-sizes", "10,x"}, "bad --q-sizes"},
 		{[]string{"--trials", "1"}, "--trials must be ≥ 2"},
+		{[]string{"--steps", "-1"}, "--steps must be ≥ 0"},
+		{[]string{"--epochs", "0"}, "--epochs must be ≥ 1"},
 		{[]string{"--alpha", "2"}, "alpha must be in (0,1)"},
 		{[]string{"--dataset", "uci-heart", "--dir", dir, "--shift", "rotate:10"}, "one real shift"},
 		{[]string{"--dataset", "uci-heart", "--dir", dir, "--q-sizes", "500"}, "pool sizes"},
