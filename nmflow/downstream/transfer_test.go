@@ -2,6 +2,7 @@ package downstream
 
 import (
 	"context"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -12,8 +13,9 @@ import (
 	"github.com/nmflow/nmflow/nmflow/zoo"
 )
 
-// ForTransfer redraws the output layer from the init law and maps every weight below it to
-// shrink·θ + ε (ε an init-law draw), deterministically; shrink 0 gives init-law nets.
+// ForTransfer redraws the output layer from the init law and maps every unit below it to
+// keep·θ̂ + √(1−keep²)·ε, θ̂ the unit rescaled to the norm of ε (an init-law draw),
+// deterministically; keep 0 gives init-law nets, and every keep the init draw's unit norms.
 func TestForTransferLayers(t *testing.T) {
 	s := trained(t, 3)
 	p := s.Layout.Size()
@@ -29,6 +31,10 @@ func TestForTransferLayers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	full, err := ForTransfer(s, arch.InitPyTorch, 1, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
 	again, _ := ForTransfer(s, arch.InitPyTorch, 0.5, 4)
 	other, _ := ForTransfer(s, arch.InitPyTorch, 0.5, 5)
 	if !slices.Equal(half.Weights, again.Weights) || slices.Equal(half.Weights, other.Weights) {
@@ -36,26 +42,51 @@ func TestForTransferLayers(t *testing.T) {
 	}
 	for i := range len(s.Weights) {
 		j := i % p
-		want := zero.Weights[i]
-		if j < lo {
-			want += 0.5 * s.Weights[i]
-		}
-		if d := half.Weights[i] - want; d > 1e-6 || d < -1e-6 {
-			t.Fatalf("net %d value %d: %v, want %v", i/p, j, half.Weights[i], want)
+		if j >= lo && (half.Weights[i] != zero.Weights[i] || full.Weights[i] != zero.Weights[i]) {
+			t.Fatalf("net %d head value %d: %v and %v, want the init draw %v", i/p, j, half.Weights[i], full.Weights[i], zero.Weights[i])
 		}
 		if b, _ := arch.Bound(arch.InitPyTorch, segmentAt(s.Layout, j)); float64(zero.Weights[i]) > b || float64(-zero.Weights[i]) > b {
-			t.Fatalf("shrink 0: value %d is %v, outside the init law's ±%v", j, zero.Weights[i], b)
+			t.Fatalf("keep 0: value %d is %v, outside the init law's ±%v", j, zero.Weights[i], b)
 		}
 	}
-	if s.Weights[0] == half.Weights[0] {
+	// Unit by unit below the head: keep 1 is θ rescaled to ‖ε‖, keep ½ mixes it with ε.
+	units, ok := 0, true
+	for _, seg := range s.Layout.Segments {
+		if seg.Kind != arch.Weight || seg.Offset >= lo {
+			continue
+		}
+		row := seg.Size() / seg.Shape[0]
+		for i := range len(s.Weights) / p {
+			for u := range seg.Shape[0] {
+				at := i*p + seg.Offset + u*row
+				th, eps := s.Weights[at:at+row], zero.Weights[at:at+row]
+				sc := norm(eps) / norm(th)
+				for j := range row {
+					want1 := sc * float64(th[j])
+					wantH := 0.5*want1 + math.Sqrt(0.75)*float64(eps[j])
+					if math.Abs(float64(full.Weights[at+j])-want1) > 1e-5 || math.Abs(float64(half.Weights[at+j])-wantH) > 1e-5 {
+						ok = false
+					}
+				}
+				if d := norm(full.Weights[at:at+row]) - norm(eps); math.Abs(d) > 1e-5 {
+					t.Fatalf("keep 1: unit norm %v, init draw's %v", norm(full.Weights[at:at+row]), norm(eps))
+				}
+				units++
+			}
+		}
+	}
+	if units == 0 || !ok {
+		t.Fatalf("%d units checked; keep 1 / ½ do not rescale and mix the generated units as documented", units)
+	}
+	if slices.Equal(s.Weights[:lo], full.Weights[:lo]) {
 		t.Error("ForTransfer changed its input set's weights in place or left them")
 	}
 	for _, bad := range []float64{-0.1, 1.5} {
-		if _, err := ForTransfer(s, arch.InitPyTorch, bad, 1); err == nil || !strings.Contains(err.Error(), "shrink") {
-			t.Errorf("shrink %v: %v", bad, err)
+		if _, err := ForTransfer(s, arch.InitPyTorch, bad, 1); err == nil || !strings.Contains(err.Error(), "keep") {
+			t.Errorf("keep %v: %v", bad, err)
 		}
 	}
-	if _, err := ForTransfer(Set{Name: "x", Weights: s.Weights}, arch.InitPyTorch, 0.3, 1); err == nil || !strings.Contains(err.Error(), "layout") {
+	if _, err := ForTransfer(Set{Name: "x", Weights: s.Weights}, arch.InitPyTorch, 1, 1); err == nil || !strings.Contains(err.Error(), "layout") {
 		t.Errorf("no layout: %v", err)
 	}
 }
@@ -84,7 +115,7 @@ func permuted() *data.Dataset {
 }
 
 // Nets trained to confidence on one label set lose to init-law nets after one epoch on another;
-// prepared by ForTransfer at DefaultShrink they must not (notebook 05's Fashion-MNIST transfer
+// prepared by ForTransfer at DefaultKeep they must not (notebook 05's Fashion-MNIST transfer
 // at CI scale). Measured (3 data seeds, 8 nets each): see the log.
 func TestForTransferDoesNotLoseToKaiming(t *testing.T) {
 	cfg := tinyConfig().Train
@@ -96,7 +127,7 @@ func TestForTransferDoesNotLoseToKaiming(t *testing.T) {
 	src := Set{Name: "other task", Weights: z.Checkpoint(1), Layout: z.Meta.Layout}
 	var raw, prep, kai []float64
 	for seed := uint64(1); seed <= 3; seed++ {
-		ready, err := ForTransfer(src, arch.InitPyTorch, DefaultShrink, seed)
+		ready, err := ForTransfer(src, arch.InitPyTorch, DefaultKeep, seed)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -37,9 +37,20 @@ type CondConfig struct {
 	ImageDim int      `json:"image_dim"` // values per image (filled in from the pools)
 	Hidden   int      `json:"hidden"`    // width of the per-image MLP (default 64)
 	Drop     float64  `json:"drop"`      // condition dropout p in (0,1) (default 0.1)
+	// StepsPerRun is the step budget rule: with Config.Steps 0, FitConditional takes StepsPerRun
+	// (default DefaultStepsPerRun) optimizer steps per run of all the tasks together, so that
+	// every net is seen as often whatever the number of tasks and runs. A fitted model records
+	// the factor here and the steps it gave in Config.Steps; 0 there: Steps was set explicitly.
+	StepsPerRun int `json:"steps_per_run,omitempty"`
 }
 
-func (c *CondConfig) defaults(net *NetConfig, method string) error {
+// DefaultStepsPerRun is CondConfig.StepsPerRun's default. Measured on notebook 04's task zoos
+// (784-16-10 MLPs, 16 runs per task, width 128, batch 64; docs/conditional.md, "Step budget"):
+// two tasks at 25 steps per run (800 steps) reach 93% of each task's zoo at w = 2, five tasks
+// sharing the same 800 steps (10 per run) 54–62%.
+const DefaultStepsPerRun = 25
+
+func (c *CondConfig) defaults(net *NetConfig, method string, ruleSteps bool) error {
 	if c.Kind == "" {
 		c.Kind = CondSupport
 	}
@@ -55,7 +66,12 @@ func (c *CondConfig) defaults(net *NetConfig, method string) error {
 	if net.CondDim == 0 {
 		net.CondDim = 32
 	}
+	if ruleSteps && c.StepsPerRun == 0 {
+		c.StepsPerRun = DefaultStepsPerRun
+	}
 	switch {
+	case c.StepsPerRun < 0:
+		return fmt.Errorf("flow: condition steps per run must be ≥ 0 (0: the default %d when Steps is 0), got %d", DefaultStepsPerRun, c.StepsPerRun)
 	case c.Kind != CondSupport:
 		return fmt.Errorf("flow: unknown condition %q (want %s)", c.Kind, CondSupport)
 	case method == MethodJKO:
@@ -134,7 +150,8 @@ type condData struct {
 }
 
 // FitConditional fits a meta-model conditioned on support sets (cfg.Cond, nil: the defaults)
-// on the runs of several tasks, one zoo each, all of the same architecture and checkpoints. Each
+// on the runs of several tasks, one zoo each, all of the same architecture and checkpoints.
+// cfg.Steps 0 takes Cond.StepsPerRun steps per run of all the tasks (see CondConfig). Each
 // minibatch example pairs a run of task T with T's support set of that step (one draw per task
 // and step, a function of (Config.Seed, step) only); a fraction Cond.Drop of the examples sees
 // the null embedding instead. The normalizer is fitted on all runs together.
@@ -167,6 +184,15 @@ func FitConditional(ctx context.Context, tasks []CondTask, cfg Config, opt Optio
 		return nil, fmt.Errorf("flow: Config.Cond.Tasks %v differ from the tasks given %v (leave it empty)", cc.Tasks, names)
 	}
 	cc.Tasks, cc.Classes, cc.ImageDim = names, len(first.Pool.ByClass), first.Pool.Dim
+	switch rule := cc.StepsPerRun * merged.Runs; {
+	case cfg.Steps == 0:
+		if cc.StepsPerRun == 0 {
+			cc.StepsPerRun = DefaultStepsPerRun
+		}
+		cfg.Steps = cc.StepsPerRun * merged.Runs
+	case cc.StepsPerRun != 0 && cfg.Steps != rule:
+		return nil, fmt.Errorf("flow: Config.Steps %d and Cond.StepsPerRun %d (× %d runs = %d) disagree; set one of them (Steps 0: the rule)", cfg.Steps, cc.StepsPerRun, merged.Runs, rule)
+	}
 	cfg.Cond = &cc
 	return fit(ctx, merged, cfg, opt, cd)
 }

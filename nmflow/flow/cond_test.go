@@ -180,3 +180,44 @@ func maxAbsDiff(a, b []float32) float64 {
 	}
 	return d
 }
+
+// Steps 0 takes Cond.StepsPerRun steps per run of all the tasks (DefaultStepsPerRun unless set),
+// recorded in the model's config; an explicit Steps leaves the rule out; both set and
+// disagreeing is refused.
+func TestConditionalStepRule(t *testing.T) {
+	be := testBackend(t)
+	tasks := condTasks() // 2 tasks × 16 runs
+	cfg := condConfig(0)
+	cfg.Cond.StepsPerRun = 1
+	m, err := FitConditional(context.Background(), tasks, cfg, Options{Backend: be, Progress: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Steps != 32 || m.Config.Steps != 32 || m.Config.Cond.StepsPerRun != 1 {
+		t.Errorf("1 step per run of 32: fitted %d steps, config %d steps, %d per run", m.Steps, m.Config.Steps, m.Config.Cond.StepsPerRun)
+	}
+	def, err := condConfig(0).Defaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if def.Steps != 0 || def.Cond.StepsPerRun != DefaultStepsPerRun || def.WarmUp != 0 {
+		t.Errorf("Defaults of a conditional config with Steps 0: steps %d, %d per run, warm-up %d; want 0 (set by FitConditional), %d, 0",
+			def.Steps, def.Cond.StepsPerRun, def.WarmUp, DefaultStepsPerRun)
+	}
+	u, err := Config{}.Defaults()
+	if err != nil || u.Steps != 2000 {
+		t.Errorf("unconditional default steps %d (%v), want 2000", u.Steps, err)
+	}
+	explicit, err := FitConditional(context.Background(), tasks, condConfig(3), Options{Backend: be, Progress: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if explicit.Steps != 3 || explicit.Config.Cond.StepsPerRun != 0 {
+		t.Errorf("explicit 3 steps: fitted %d, %d per run recorded (want 0)", explicit.Steps, explicit.Config.Cond.StepsPerRun)
+	}
+	bad := condConfig(5)
+	bad.Cond.StepsPerRun = 2
+	if _, err := FitConditional(context.Background(), tasks, bad, Options{Backend: be, Progress: io.Discard}); err == nil || !strings.Contains(err.Error(), "disagree") {
+		t.Errorf("Steps 5 with 2 per run × 32 runs: err = %v, want one saying they disagree", err)
+	}
+}

@@ -41,7 +41,7 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 	skew := fs.Float64("time-skew", 0, fmt.Sprintf("draw training times as t = u^skew (> 1 favours early times; default %d with --predict target, else 1)", flow.DefaultTimeSkew))
 	norm := fs.String("norm", flow.NormLayer, "weight normalization fitted on the zoo: layer, param or none")
 	target := fs.Int("target", -1, "zoo checkpoint used as x1 (negative counts from the end: -1 is the last)")
-	steps := fs.Int("steps", def.Steps, "optimizer steps")
+	steps := fs.Int("steps", 0, fmt.Sprintf("optimizer steps (0: %d; with --condition: --steps-per-run per run of all the tasks)", def.Steps))
 	batch := fs.Int("batch", def.BatchSize, "minibatch size")
 	lr := fs.Float64("lr", def.LR, "peak learning rate (AdamW, linear warm-up then cosine decay)")
 	warmup := fs.Int("warmup", 0, "warm-up steps (0: steps/20)")
@@ -67,8 +67,8 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 	if err := checkLRCut(*lrCut, *maxCuts); err != nil {
 		return err
 	}
-	if *steps < 1 || *batch < 1 {
-		return fmt.Errorf("--steps and --batch must be ≥ 1 (got %d, %d)", *steps, *batch)
+	if *steps < 0 || *batch < 1 {
+		return fmt.Errorf("--steps must be ≥ 0 (0: the default) and --batch ≥ 1 (got %d, %d)", *steps, *batch)
 	}
 	if *width < 1 || *depth < 0 {
 		return fmt.Errorf("--width must be ≥ 1 and --depth ≥ 0 (got %d, %d)", *width, *depth)
@@ -157,8 +157,12 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 	case prev != nil:
 		fmt.Fprintf(stderr, "nmflow fit: resuming the fit in %s at step %d of %d\n", *out, prev.Steps, prev.Config.Steps)
 	}
-	fmt.Fprintf(stderr, "nmflow fit: %s %s/%s on %s (%d runs × P=%d, %s), net %d×%d, %d steps\n",
-		cfg.Method, cfg.Source, cfg.Coupling, *zooPath, z.Runs, z.Params, z.Meta.Arch, cfg.Net.Width, cfg.Net.Depth, cfg.Steps)
+	budget := fmt.Sprintf("%d steps", cfg.Steps)
+	if cfg.Cond != nil && cfg.Steps == 0 {
+		budget = fmt.Sprintf("%d steps (%d per run)", cfg.Cond.StepsPerRun*z.Runs, cfg.Cond.StepsPerRun)
+	}
+	fmt.Fprintf(stderr, "nmflow fit: %s %s/%s on %s (%d runs × P=%d, %s), net %d×%d, %s\n",
+		cfg.Method, cfg.Source, cfg.Coupling, *zooPath, z.Runs, z.Params, z.Meta.Arch, cfg.Net.Width, cfg.Net.Depth, budget)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
