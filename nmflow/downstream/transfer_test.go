@@ -152,3 +152,75 @@ func TestForTransferDoesNotLoseToKaiming(t *testing.T) {
 		t.Errorf("prepared nets reach %.3f after one epoch, Kaiming %.3f: ForTransfer loses", p, k)
 	}
 }
+
+// MNIST nets as Fashion-MNIST inits at CI scale (notebook 05 §5): prepared by ForTransfer they
+// must not lose to Kaiming draws after one epoch, while the nets as trained do, and they must beat
+// the former preparation, shrink and perturb (0.3·θ + ε, whose first layer is larger than an
+// init). Measured (3 seeds × 8 nets): see the log; the bounds leave room for the seeds' spread.
+func TestForTransferMNISTToFashion(t *testing.T) {
+	mnist, err := data.Load("mnist", data.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fashion, err := data.Load("fashion-mnist", data.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	arc := arch.MLP([]int{1, 28, 28}, 10, 16)
+	zc := zoo.Config{Arch: arc, Runs: 8, Epochs: 2, Checkpoints: 1, BatchSize: 128, LR: 0.05, Momentum: 0.9, Seed: 1, TrainSize: 4000, TestSize: 500}
+	z, err := zoo.Train(context.Background(), zc, mnist, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := Set{Name: "as trained", Weights: z.Checkpoint(1), Layout: z.Meta.Layout}
+	lo, _, err := HeadRange(src.Layout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := src.Layout.Size()
+	var raw, prep, kai, sp []float64
+	for seed := uint64(1); seed <= 3; seed++ {
+		ready, err := ForTransfer(src, arch.InitPyTorch, DefaultKeep, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ready.Name = "prepared"
+		k, err := InitLaw("kaiming", z.Meta.Layout, arch.InitPyTorch, 8, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Shrink and perturb: 0.3·θ + a fresh draw below the head, the head drawn afresh.
+		old, err := ForTransfer(src, arch.InitPyTorch, 0, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old.Name = "shrink and perturb"
+		for i := range len(src.Weights) / p {
+			for j := i * p; j < i*p+lo; j++ {
+				old.Weights[j] += 0.3 * src.Weights[j]
+			}
+		}
+		cfg := Config{Train: zoo.Config{Arch: arc, BatchSize: 128, LR: 0.05, Momentum: 0.9, Seed: seed, TrainSize: 4000, TestSize: 1000}, Steps: 31, Points: 1}
+		res, err := Compare(context.Background(), cfg, fashion, []Set{src, ready, k, old}, quiet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := len(res.Steps) - 1
+		raw = append(raw, res.Sets[0].AccMean[last])
+		prep = append(prep, res.Sets[1].AccMean[last])
+		kai = append(kai, res.Sets[2].AccMean[last])
+		sp = append(sp, res.Sets[3].AccMean[last])
+	}
+	r, pr, k, o := eval.Summarize(raw).Mean, eval.Summarize(prep).Mean, eval.Summarize(kai).Mean, eval.Summarize(sp).Mean
+	t.Logf("Fashion-MNIST after one epoch (31 steps of 4,000 images): as trained on MNIST %.4f %v, prepared %.4f %v, Kaiming %.4f %v, shrink and perturb %.4f %v",
+		r, raw, pr, prep, k, kai, o, sp)
+	if !(r < k-0.02) {
+		t.Errorf("MNIST nets as trained reach %.4f, Kaiming %.4f: the test no longer shows the transfer problem", r, k)
+	}
+	if pr < k {
+		t.Errorf("prepared nets reach %.4f after one epoch, Kaiming %.4f: ForTransfer loses", pr, k)
+	}
+	if pr < o {
+		t.Errorf("prepared nets reach %.4f after one epoch, shrink and perturb %.4f: the preparation regressed", pr, o)
+	}
+}
