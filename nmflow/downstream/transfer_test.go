@@ -134,14 +134,8 @@ func TestForTransferDoesNotLoseToKaiming(t *testing.T) {
 		ready.Name = "prepared"
 		c := tinyConfig()
 		c.Train.Seed, c.Steps = seed, 10 // one epoch: 320 examples in batches of 32
-		res, err := Compare(context.Background(), c, tiny(), []Set{src, ready, kaiming(t, 8, seed)}, quiet)
-		if err != nil {
-			t.Fatal(err)
-		}
-		last := len(res.Steps) - 1
-		raw = append(raw, res.Sets[0].AccMean[last])
-		prep = append(prep, res.Sets[1].AccMean[last])
-		kai = append(kai, res.Sets[2].AccMean[last])
+		a := finalAccs(t, c, tiny(), []Set{src, ready, kaiming(t, 8, seed)})
+		raw, prep, kai = append(raw, a[0]), append(prep, a[1]), append(kai, a[2])
 	}
 	r, p, k := eval.Summarize(raw).Mean, eval.Summarize(prep).Mean, eval.Summarize(kai).Mean
 	t.Logf("after one epoch: as trained on the other task %.3f %v, prepared %.3f %v, Kaiming %.3f %v", r, raw, p, prep, k, kai)
@@ -201,15 +195,8 @@ func TestForTransferMNISTToFashion(t *testing.T) {
 			}
 		}
 		cfg := Config{Train: zoo.Config{Arch: arc, BatchSize: 128, LR: 0.05, Momentum: 0.9, Seed: seed, TrainSize: 4000, TestSize: 1000}, Steps: 31, Points: 1}
-		res, err := Compare(context.Background(), cfg, fashion, []Set{src, ready, k, old}, quiet)
-		if err != nil {
-			t.Fatal(err)
-		}
-		last := len(res.Steps) - 1
-		raw = append(raw, res.Sets[0].AccMean[last])
-		prep = append(prep, res.Sets[1].AccMean[last])
-		kai = append(kai, res.Sets[2].AccMean[last])
-		sp = append(sp, res.Sets[3].AccMean[last])
+		a := finalAccs(t, cfg, fashion, []Set{src, ready, k, old})
+		raw, prep, kai, sp = append(raw, a[0]), append(prep, a[1]), append(kai, a[2]), append(sp, a[3])
 	}
 	r, pr, k, o := eval.Summarize(raw).Mean, eval.Summarize(prep).Mean, eval.Summarize(kai).Mean, eval.Summarize(sp).Mean
 	t.Logf("Fashion-MNIST after one epoch (31 steps of 4,000 images): as trained on MNIST %.4f %v, prepared %.4f %v, Kaiming %.4f %v, shrink and perturb %.4f %v",
@@ -223,4 +210,19 @@ func TestForTransferMNISTToFashion(t *testing.T) {
 	if pr < o {
 		t.Errorf("prepared nets reach %.4f after one epoch, shrink and perturb %.4f: the preparation regressed", pr, o)
 	}
+}
+
+// finalAccs fine-tunes sets on ds with cfg and returns each set's mean test accuracy at the end.
+func finalAccs(t *testing.T, cfg Config, ds *data.Dataset, sets []Set) []float64 {
+	t.Helper()
+	res, err := Compare(context.Background(), cfg, ds, sets, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := len(res.Steps) - 1
+	out := make([]float64, len(res.Sets))
+	for i, c := range res.Sets {
+		out[i] = c.AccMean[last]
+	}
+	return out
 }

@@ -29,6 +29,7 @@ func TestConditionalPipeline(t *testing.T) {
 	var fs struct {
 		Steps     int
 		Coupling  string
+		Align     string
 		Condition struct {
 			Tasks       []string
 			K           int
@@ -44,8 +45,8 @@ func TestConditionalPipeline(t *testing.T) {
 	if fs.Steps != 8 || fs.Condition.StepsPerRun != 2 || strings.Join(fs.Condition.Tasks, ",") != "mnist,mnist+perm:1" || fs.Condition.K != 2 || fs.Condition.Drop != 0.3 {
 		t.Errorf("fit summary: %s", stdout)
 	}
-	if fs.Coupling != "independent" {
-		t.Errorf("conditional fit with the default coupling used %q, want independent", fs.Coupling)
+	if fs.Coupling != "independent" || fs.Align != "none" {
+		t.Errorf("conditional fit with the default coupling and alignment used %q and %q, want independent and none", fs.Coupling, fs.Align)
 	}
 	gen := filepath.Join(dir, "gen.safetensors")
 	sample := []string{"sample", "--model", model, "--n", "3", "--solver", "euler", "--steps", "4", "--seed", "2", "--task", "mnist+rotate:30",

@@ -35,7 +35,7 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 	timeDep := fs.Bool("jko-time", false, "jko: time-dependent potential V(x, t)")
 	source := fs.String("source", flow.SourceKaiming, "source law at t=0: kaiming (the zoo's own init law) or gaussian (N(0,I) in normalized space)")
 	coupling := fs.String("coupling", flow.CouplingIndependent, "source/target coupling: independent (generalizes from fresh inits), trajectory (each run's own init: retraces the zoo's runs in-sample) or ot")
-	alignMode := fs.String("align", flow.AlignWeights, "permutation alignment of the zoo before fitting: weights (weight matching) or none")
+	alignMode := fs.String("align", "", "permutation alignment of the zoo before fitting: weights (weight matching; the default) or none (the default with --condition, where it measured better)")
 	sigma := fs.Float64("sigma", 0, "constant noise σ of the path x_t = (1−t)x0 + t·x1 + σε")
 	predict := fs.String("predict", "", "network output: target (cfm's default: the endpoint D of the path's tangent; v = (D − x_t)/(1 − t)) or velocity (v directly; mmfm's default, jko's only choice)")
 	skew := fs.Float64("time-skew", 0, fmt.Sprintf("draw training times as t = u^skew (> 1 favours early times; default %d with --predict target, else 1)", flow.DefaultTimeSkew))
@@ -217,7 +217,7 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 		rate = float64(m.Steps) / m.WallSeconds
 	}
 	summary := map[string]any{
-		"out": *out, "zoo": *zooPath, "method": m.Config.Method, "source": m.Config.Source, "coupling": m.Config.Coupling,
+		"out": *out, "zoo": *zooPath, "method": m.Config.Method, "source": m.Config.Source, "coupling": m.Config.Coupling, "align": m.Config.Align,
 		"norm": m.Config.Norm, "sigma": m.Config.Sigma, "seed": m.Config.Seed,
 		"steps": m.Steps, "steps_this_run": done, "resumed_from": before,
 		"final_loss":   jsonFloat(tailMean(m.History, 50)),
