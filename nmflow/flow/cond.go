@@ -17,6 +17,7 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/model/initializer"
 
+	"github.com/nmflow/nmflow/nmflow/align"
 	"github.com/nmflow/nmflow/nmflow/traj"
 )
 
@@ -37,9 +38,22 @@ type CondConfig struct {
 	ImageDim int      `json:"image_dim"` // values per image (filled in from the pools)
 	Hidden   int      `json:"hidden"`    // width of the per-image MLP (default 64)
 	Drop     float64  `json:"drop"`      // condition dropout p in (0,1) (default 0.1)
+	// StepsPerRun is the step budget rule: with Config.Steps 0, FitConditional takes StepsPerRun
+	// (default DefaultStepsPerRun) optimizer steps per run of all the tasks together, so that
+	// every net is seen as often whatever the number of tasks and runs. A fitted model records
+	// the factor here and the steps it gave in Config.Steps; 0 there: Steps was set explicitly.
+	StepsPerRun int `json:"steps_per_run,omitempty"`
 }
 
-func (c *CondConfig) defaults(net *NetConfig, method string) error {
+// DefaultStepsPerRun is CondConfig.StepsPerRun's default. Measured on notebook 04's task zoos
+// (784-16-10 MLPs, 16 runs per task, width 128, batch 64; docs/conditional.md, "Step budget and
+// task set"): MNIST and Fashion-MNIST at 25 steps per run (800 steps) reach 90% and 85% of their
+// zoos at w = 2 (unaligned, the conditional default; 93% and 91% with a 256-wide velocity net,
+// notebook 04's); aligned, 50 per run was no better than 25
+// (84%/75% against 86%/78%); five tasks sharing 800 steps (10 per run) reached 61% and 57%.
+const DefaultStepsPerRun = 25
+
+func (c *CondConfig) defaults(net *NetConfig, method string, ruleSteps bool) error {
 	if c.Kind == "" {
 		c.Kind = CondSupport
 	}
@@ -55,7 +69,12 @@ func (c *CondConfig) defaults(net *NetConfig, method string) error {
 	if net.CondDim == 0 {
 		net.CondDim = 32
 	}
+	if ruleSteps && c.StepsPerRun == 0 {
+		c.StepsPerRun = DefaultStepsPerRun
+	}
 	switch {
+	case c.StepsPerRun < 0:
+		return fmt.Errorf("flow: condition steps per run must be ≥ 0 (0: the default %d when Steps is 0), got %d", DefaultStepsPerRun, c.StepsPerRun)
 	case c.Kind != CondSupport:
 		return fmt.Errorf("flow: unknown condition %q (want %s)", c.Kind, CondSupport)
 	case method == MethodJKO:
@@ -134,7 +153,8 @@ type condData struct {
 }
 
 // FitConditional fits a meta-model conditioned on support sets (cfg.Cond, nil: the defaults)
-// on the runs of several tasks, one zoo each, all of the same architecture and checkpoints. Each
+// on the runs of several tasks, one zoo each, all of the same architecture and checkpoints.
+// cfg.Steps 0 takes Cond.StepsPerRun steps per run of all the tasks (see CondConfig). Each
 // minibatch example pairs a run of task T with T's support set of that step (one draw per task
 // and step, a function of (Config.Seed, step) only); a fraction Cond.Drop of the examples sees
 // the null embedding instead. The normalizer is fitted on all runs together.
@@ -142,6 +162,13 @@ func FitConditional(ctx context.Context, tasks []CondTask, cfg Config, opt Optio
 	cc := CondConfig{}
 	if cfg.Cond != nil {
 		cc = *cfg.Cond
+	}
+	if _, err := MergeTasks(tasks); err != nil { // checked before aligning anything
+		return nil, err
+	}
+	tasks, err := alignTasks(tasks, cfg)
+	if err != nil {
+		return nil, err
 	}
 	merged, err := MergeTasks(tasks)
 	if err != nil {
@@ -167,8 +194,45 @@ func FitConditional(ctx context.Context, tasks []CondTask, cfg Config, opt Optio
 		return nil, fmt.Errorf("flow: Config.Cond.Tasks %v differ from the tasks given %v (leave it empty)", cc.Tasks, names)
 	}
 	cc.Tasks, cc.Classes, cc.ImageDim = names, len(first.Pool.ByClass), first.Pool.Dim
+	switch rule := cc.StepsPerRun * merged.Runs; {
+	case cfg.Steps == 0:
+		if cc.StepsPerRun == 0 {
+			cc.StepsPerRun = DefaultStepsPerRun
+		}
+		cfg.Steps = cc.StepsPerRun * merged.Runs
+	case cc.StepsPerRun != 0 && cfg.Steps != rule:
+		return nil, fmt.Errorf("flow: Config.Steps %d and Cond.StepsPerRun %d (× %d runs = %d) disagree; set one of them (Steps 0: the rule)", cfg.Steps, cc.StepsPerRun, merged.Runs, rule)
+	}
 	cfg.Cond = &cc
 	return fit(ctx, merged, cfg, opt, cd)
+}
+
+// alignTasks aligns every task's zoo on its own when Config.Align is AlignWeights (a conditional
+// fit's default is AlignNone): the nets of one task are permuted into one order, those of another
+// into theirs, rather than all towards one net of the first task as aligning the merged zoo
+// would. On notebook 04's MNIST and Fashion-MNIST zoos, at w = 2: 90% and 85% of the zoos
+// unaligned, 83% and 82% aligned per task, 86% and 78% aligned merged (docs/conditional.md,
+// "Step budget and task set").
+func alignTasks(tasks []CondTask, cfg Config) ([]CondTask, error) {
+	if cfg.Align != AlignWeights {
+		return tasks, nil
+	}
+	target := cfg.Target
+	if target == 0 {
+		target = -1
+	}
+	out := slices.Clone(tasks)
+	for i, tk := range out {
+		if !NeedsAlign(AlignWeights, tk.Zoo) {
+			continue
+		}
+		z, _, err := align.Zoo(tk.Zoo, align.Options{Checkpoint: target, Seed: cfg.Seed})
+		if err != nil {
+			return nil, fmt.Errorf("task %q: %w", tk.Name, err)
+		}
+		out[i].Zoo = z
+	}
+	return out, nil
 }
 
 // MergeTasks stacks the tasks' runs into one zoo, in task order (the first task's metadata; no

@@ -5,10 +5,14 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/nmflow/nmflow/nmflow/align"
+	"github.com/nmflow/nmflow/nmflow/arch"
 	"github.com/nmflow/nmflow/nmflow/solve"
+	"github.com/nmflow/nmflow/nmflow/traj"
 )
 
 // testPool has classes × n images of dim values: a task- and class-specific pattern plus noise.
@@ -179,4 +183,99 @@ func maxAbsDiff(a, b []float32) float64 {
 		}
 	}
 	return d
+}
+
+// Steps 0 takes Cond.StepsPerRun steps per run of all the tasks (DefaultStepsPerRun unless set),
+// recorded in the model's config; an explicit Steps leaves the rule out; both set and
+// disagreeing is refused.
+func TestConditionalStepRule(t *testing.T) {
+	be := testBackend(t)
+	tasks := condTasks() // 2 tasks × 16 runs
+	cfg := condConfig(0)
+	cfg.Cond.StepsPerRun = 1
+	m, err := FitConditional(context.Background(), tasks, cfg, Options{Backend: be, Progress: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Steps != 32 || m.Config.Steps != 32 || m.Config.Cond.StepsPerRun != 1 {
+		t.Errorf("1 step per run of 32: fitted %d steps, config %d steps, %d per run", m.Steps, m.Config.Steps, m.Config.Cond.StepsPerRun)
+	}
+	def, err := condConfig(0).Defaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if def.Steps != 0 || def.Cond.StepsPerRun != DefaultStepsPerRun || def.WarmUp != 0 {
+		t.Errorf("Defaults of a conditional config with Steps 0: steps %d, %d per run, warm-up %d; want 0 (set by FitConditional), %d, 0",
+			def.Steps, def.Cond.StepsPerRun, def.WarmUp, DefaultStepsPerRun)
+	}
+	u, err := Config{}.Defaults()
+	if err != nil || u.Steps != 2000 {
+		t.Errorf("unconditional default steps %d (%v), want 2000", u.Steps, err)
+	}
+	explicit, err := FitConditional(context.Background(), tasks, condConfig(3), Options{Backend: be, Progress: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if explicit.Steps != 3 || explicit.Config.Cond.StepsPerRun != 0 {
+		t.Errorf("explicit 3 steps: fitted %d, %d per run recorded (want 0)", explicit.Steps, explicit.Config.Cond.StepsPerRun)
+	}
+	bad := condConfig(5)
+	bad.Cond.StepsPerRun = 2
+	if _, err := FitConditional(context.Background(), tasks, bad, Options{Backend: be, Progress: io.Discard}); err == nil || !strings.Contains(err.Error(), "disagree") {
+		t.Errorf("Steps 5 with 2 per run × 32 runs: err = %v, want one saying they disagree", err)
+	}
+}
+
+// With AlignWeights a conditional fit aligns each task's zoo on its own (alignTasks): the result
+// equals aligning that task's zoo alone, whatever the other tasks; AlignNone — a conditional
+// fit's default — leaves the zoos as they are; the caller's tasks are not modified.
+func TestConditionalAlignsPerTask(t *testing.T) {
+	net := arch.MustNew(arch.MLP([]int{4}, 2, 3))
+	mk := func(seed uint64) *traj.Zoo { // odd runs have hidden units 0 and 1 swapped
+		z := driftZoo(net.Layout(), 6, 2, seed)
+		z.Meta.Arch = net.Spec()
+		for r := 1; r < z.Runs; r += 2 {
+			for k := range z.Checkpoints {
+				w := z.At(r, k) // fc1.weight [3,4], fc1.bias [3], fc2.weight [2,3], fc2.bias [2]
+				for j := range 4 {
+					w[j], w[4+j] = w[4+j], w[j]
+				}
+				w[12], w[13] = w[13], w[12]
+				for o := range 2 {
+					w[15+3*o], w[15+3*o+1] = w[15+3*o+1], w[15+3*o]
+				}
+			}
+		}
+		return z
+	}
+	tasks := []CondTask{{Name: "a", Zoo: mk(1)}, {Name: "b", Zoo: mk(2)}}
+	before := slices.Clone(tasks[1].Zoo.Weights)
+	got, err := alignTasks(tasks, Config{Align: AlignWeights, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alone, _, err := align.Zoo(tasks[1].Zoo, align.Options{Checkpoint: -1, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[1].Zoo.Meta.Aligned == nil || !slices.Equal(got[1].Zoo.Weights, alone.Weights) {
+		t.Error("task b's zoo is not aligned on its own")
+	}
+	if slices.Equal(got[1].Zoo.Weights, before) {
+		t.Error("alignment changed nothing: the test zoo needs permuted units")
+	}
+	if tasks[1].Zoo.Meta.Aligned != nil || !slices.Equal(tasks[1].Zoo.Weights, before) {
+		t.Error("alignTasks modified the caller's zoo")
+	}
+	none, err := alignTasks(tasks, Config{Align: AlignNone})
+	if err != nil || none[1].Zoo != tasks[1].Zoo {
+		t.Errorf("AlignNone: zoo replaced (%v)", err)
+	}
+	def, err := condConfig(5).Defaults()
+	if err != nil || def.Align != AlignNone {
+		t.Errorf("a conditional config's default alignment is %q (%v), want %q", def.Align, err, AlignNone)
+	}
+	if u, _ := (Config{}).Defaults(); u.Align != AlignWeights {
+		t.Errorf("an unconditional config's default alignment is %q, want %q", u.Align, AlignWeights)
+	}
 }

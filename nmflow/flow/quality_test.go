@@ -151,14 +151,15 @@ func TestGeneratedNetsWorkLatent(t *testing.T) {
 	}
 }
 
-// A conditional model on two distinct tasks (MNIST and Fashion-MNIST zoos of the same
-// architecture) must generate working nets for each task at guidance 2.
+// A conditional model on the default task set (task.Defaults: MNIST and Fashion-MNIST zoos of the
+// same architecture), with the default step budget (25 steps per run), must generate working nets
+// for each task at guidance 2.
 func TestGeneratedNetsWorkConditional(t *testing.T) {
 	backend.Notice = io.Discard
 	ctx := context.Background()
 	cfg := zoo.Config{Arch: arch.MLP([]int{1, 28, 28}, 10, 8), Runs: 12, Epochs: 1, Checkpoints: 2,
 		BatchSize: 64, LR: 0.05, Momentum: 0.9, Seed: 6, TrainSize: 6000, TestSize: 1000}
-	set, err := task.Train(ctx, t.TempDir(), []string{"mnist", "fashion-mnist"}, cfg, data.Options{}, zoo.Options{Progress: io.Discard})
+	set, err := task.Train(ctx, t.TempDir(), task.Defaults, cfg, data.Options{}, zoo.Options{Progress: io.Discard})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,9 +167,12 @@ func TestGeneratedNetsWorkConditional(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := flow.FitConditional(ctx, tasks, flow.Config{Steps: 500, Net: flow.NetConfig{Width: 64}, Seed: 1}, flow.Options{Progress: io.Discard})
+	m, err := flow.FitConditional(ctx, tasks, flow.Config{Net: flow.NetConfig{Width: 64}, Seed: 1}, flow.Options{Progress: io.Discard})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if m.Steps != flow.DefaultStepsPerRun*24 {
+		t.Fatalf("2 tasks × 12 runs: %d steps, want the rule's %d × 24", m.Steps, flow.DefaultStepsPerRun)
 	}
 	be, _, _ := backend.Default()
 	for i, tk := range tasks {
@@ -194,8 +198,10 @@ func TestGeneratedNetsWorkConditional(t *testing.T) {
 			zooAcc += float64(tk.Zoo.Metric(traj.MetricTestAcc, r, tk.Zoo.Checkpoints-1)) / float64(tk.Zoo.Runs)
 		}
 		t.Logf("conditional %s (task %d): generated %.3f, zoo %.3f (%.0f%%)", tk.Name, i, acc, zooAcc, 100*acc/zooAcc)
-		if !(acc >= 0.65*zooAcc) { // measured 76% (MNIST) and 80% (Fashion-MNIST)
-			t.Errorf("conditional %s: generated nets reach %.3f = %.0f%% of the task zoo's %.3f; want ≥ 65%%", tk.Name, acc, 100*acc/zooAcc, zooAcc)
+		// Measured with the defaults (the step rule's 600 steps, no alignment): 81% (MNIST) and 77%
+		// (Fashion-MNIST); aligned 78% and 81%; 500 fixed steps, aligned, 76% and 80%.
+		if !(acc >= 0.70*zooAcc) {
+			t.Errorf("conditional %s: generated nets reach %.3f = %.0f%% of the task zoo's %.3f; want ≥ 70%%", tk.Name, acc, 100*acc/zooAcc, zooAcc)
 		}
 	}
 }

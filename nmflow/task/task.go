@@ -21,6 +21,11 @@ import (
 	"github.com/nmflow/nmflow/nmflow/zoo"
 )
 
+// Defaults is the default task set (`nmflow tasks`, notebook 04): two distinct datasets. Tasks
+// that are variants of one dataset (mnist+perm:1, mnist+rotate:30) make a conditional model
+// spend its budget telling near-copies apart (docs/conditional.md, "Step budget and task set").
+var Defaults = []string{"mnist", "fashion-mnist"}
+
 // Spec is a parsed task name.
 type Spec struct {
 	Name    string // canonical name

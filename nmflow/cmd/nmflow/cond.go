@@ -25,7 +25,7 @@ func init() {
 
 func runTasks(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("tasks", "tasks --tasks mnist,fashion-mnist,mnist+perm:1,mnist+rotate:30 --out tasks-dir [zoo flags]", stderr)
-	names := fs.String("tasks", "", "comma-separated task names: DATASET[+perm:SEED][+rotate:DEG] (see docs/conditional.md)")
+	names := fs.String("tasks", strings.Join(task.Defaults, ","), "comma-separated task names: DATASET[+perm:SEED][+rotate:DEG] (see docs/conditional.md); the default is two distinct datasets")
 	out := fs.String("out", "tasks", "folder of the task zoos (one trajectory file per task); zoos already there with the same settings are reused")
 	hidden := fs.Int("hidden", 16, "MLP hidden width")
 	runs := fs.Int("runs", 16, "runs per task")
@@ -42,7 +42,7 @@ func runTasks(args []string, stdout, stderr io.Writer) error {
 	}
 	list := splitList(*names)
 	if len(list) == 0 {
-		return fmt.Errorf("--tasks is required, e.g. --tasks mnist,fashion-mnist,mnist+perm:1")
+		return fmt.Errorf("--tasks is empty; name tasks, e.g. --tasks %s,mnist+perm:1", strings.Join(task.Defaults, ","))
 	}
 	if err := checkZooFlags(fs); err != nil {
 		return err
@@ -93,6 +93,7 @@ type condOpts struct {
 	kind, tasks    *string
 	k, dim, hidden *int
 	pool           *int
+	perRun         *int
 	drop           *float64
 }
 
@@ -105,6 +106,7 @@ func addCondFlags(fs *flag.FlagSet) *condOpts {
 		hidden: fs.Int("cond-hidden", 64, "--condition: width of the per-image MLP of the set encoder"),
 		pool:   fs.Int("support-pool", 256, "--condition: training images per class that support sets are drawn from"),
 		drop:   fs.Float64("cond-drop", 0.1, "--condition: probability p of training on the null condition (classifier-free guidance)"),
+		perRun: fs.Int("steps-per-run", flow.DefaultStepsPerRun, "--condition with --steps 0: optimizer steps per run of all the tasks together (recorded in model.json)"),
 	}
 }
 
@@ -114,7 +116,7 @@ func (co *condOpts) configure(fs *flag.FlagSet, cfg *flow.Config) error {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	switch *co.kind {
 	case "":
-		for _, name := range []string{"tasks", "support-k", "cond-dim", "cond-hidden", "support-pool", "cond-drop"} {
+		for _, name := range []string{"tasks", "support-k", "cond-dim", "cond-hidden", "support-pool", "cond-drop", "steps-per-run"} {
 			if set[name] {
 				return fmt.Errorf("--%s applies to a conditional flow: add --condition support", name)
 			}
@@ -131,8 +133,15 @@ func (co *condOpts) configure(fs *flag.FlagSet, cfg *flow.Config) error {
 		return fmt.Errorf("--support-pool %d is smaller than --support-k %d: support sets draw k distinct images per class from the pool", *co.pool, *co.k)
 	case !(*co.drop > 0 && *co.drop < 1):
 		return fmt.Errorf("--cond-drop must be in (0,1): guidance needs the null condition trained, got %g", *co.drop)
+	case *co.perRun < 1:
+		return fmt.Errorf("--steps-per-run must be ≥ 1, got %d", *co.perRun)
+	case set["steps-per-run"] && cfg.Steps != 0:
+		return fmt.Errorf("--steps %d and --steps-per-run %d both set the budget; give one of them", cfg.Steps, *co.perRun)
 	}
 	cfg.Cond = &flow.CondConfig{Kind: flow.CondSupport, K: *co.k, Hidden: *co.hidden, Drop: *co.drop}
+	if cfg.Steps == 0 {
+		cfg.Cond.StepsPerRun = *co.perRun
+	}
 	cfg.Net.CondDim = *co.dim
 	return nil
 }

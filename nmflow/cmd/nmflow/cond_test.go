@@ -20,7 +20,7 @@ func TestConditionalPipeline(t *testing.T) {
 	}
 	model := filepath.Join(dir, "model")
 	fit := []string{"fit", "--zoo", tasks, "--condition", "support", "--support-k", "2", "--support-pool", "8", "--cond-dim", "4",
-		"--cond-hidden", "8", "--cond-drop", "0.3", "--source", "gaussian", "--steps", "6", "--batch", "8", "--width", "16", "--depth", "1",
+		"--cond-hidden", "8", "--cond-drop", "0.3", "--source", "gaussian", "--steps-per-run", "2", "--batch", "8", "--width", "16", "--depth", "1",
 		"--time-dim", "4", "--seed", "1", "--out", model, "--json"}
 	code, stdout, errs = runCLI(t, fit...)
 	if code != 0 {
@@ -28,17 +28,25 @@ func TestConditionalPipeline(t *testing.T) {
 	}
 	var fs struct {
 		Steps     int
+		Coupling  string
+		Align     string
 		Condition struct {
-			Tasks []string
-			K     int
-			Drop  float64
+			Tasks       []string
+			K           int
+			Drop        float64
+			StepsPerRun int `json:"steps_per_run"`
 		}
 	}
 	if err := json.Unmarshal([]byte(stdout), &fs); err != nil {
 		t.Fatalf("fit stdout is not JSON: %v\n%s", err, stdout)
 	}
-	if fs.Steps != 6 || strings.Join(fs.Condition.Tasks, ",") != "mnist,mnist+perm:1" || fs.Condition.K != 2 || fs.Condition.Drop != 0.3 {
+	// 2 steps per run × (2 tasks × 2 runs); the generalizing coupling by default (issue 19: the
+	// command line once fell back to the trajectory coupling for conditional fits).
+	if fs.Steps != 8 || fs.Condition.StepsPerRun != 2 || strings.Join(fs.Condition.Tasks, ",") != "mnist,mnist+perm:1" || fs.Condition.K != 2 || fs.Condition.Drop != 0.3 {
 		t.Errorf("fit summary: %s", stdout)
+	}
+	if fs.Coupling != "independent" || fs.Align != "none" {
+		t.Errorf("conditional fit with the default coupling and alignment used %q and %q, want independent and none", fs.Coupling, fs.Align)
 	}
 	gen := filepath.Join(dir, "gen.safetensors")
 	sample := []string{"sample", "--model", model, "--n", "3", "--solver", "euler", "--steps", "4", "--seed", "2", "--task", "mnist+rotate:30",
@@ -99,5 +107,11 @@ func TestConditionalPipeline(t *testing.T) {
 	}
 	if code, _, errs := runCLI(t, "fit", "--zoo", tasks, "--support-k", "3", "--out", filepath.Join(dir, "m2")); code == 0 || !strings.Contains(errs, "--condition support") {
 		t.Errorf("fit --support-k without --condition: exit %d, stderr %q", code, errs)
+	}
+	if code, _, errs := runCLI(t, "fit", "--zoo", tasks, "--condition", "support", "--steps", "6", "--steps-per-run", "2", "--out", filepath.Join(dir, "m3")); code == 0 || !strings.Contains(errs, "give one of them") {
+		t.Errorf("fit --steps with --steps-per-run: exit %d, stderr %q", code, errs)
+	}
+	if code, _, errs := runCLI(t, "tasks", "--tasks", " , ", "--out", filepath.Join(dir, "t2")); code == 0 || !strings.Contains(errs, "mnist,fashion-mnist") {
+		t.Errorf("tasks with an empty list: exit %d, stderr %q, want the default set named", code, errs)
 	}
 }

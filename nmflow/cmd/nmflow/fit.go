@@ -35,13 +35,13 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 	timeDep := fs.Bool("jko-time", false, "jko: time-dependent potential V(x, t)")
 	source := fs.String("source", flow.SourceKaiming, "source law at t=0: kaiming (the zoo's own init law) or gaussian (N(0,I) in normalized space)")
 	coupling := fs.String("coupling", flow.CouplingIndependent, "source/target coupling: independent (generalizes from fresh inits), trajectory (each run's own init: retraces the zoo's runs in-sample) or ot")
-	alignMode := fs.String("align", flow.AlignWeights, "permutation alignment of the zoo before fitting: weights (weight matching) or none")
+	alignMode := fs.String("align", "", "permutation alignment of the zoo before fitting: weights (weight matching; the default) or none (the default with --condition, where it measured better)")
 	sigma := fs.Float64("sigma", 0, "constant noise σ of the path x_t = (1−t)x0 + t·x1 + σε")
 	predict := fs.String("predict", "", "network output: target (cfm's default: the endpoint D of the path's tangent; v = (D − x_t)/(1 − t)) or velocity (v directly; mmfm's default, jko's only choice)")
 	skew := fs.Float64("time-skew", 0, fmt.Sprintf("draw training times as t = u^skew (> 1 favours early times; default %d with --predict target, else 1)", flow.DefaultTimeSkew))
 	norm := fs.String("norm", flow.NormLayer, "weight normalization fitted on the zoo: layer, param or none")
 	target := fs.Int("target", -1, "zoo checkpoint used as x1 (negative counts from the end: -1 is the last)")
-	steps := fs.Int("steps", def.Steps, "optimizer steps")
+	steps := fs.Int("steps", 0, fmt.Sprintf("optimizer steps (0: %d; with --condition: --steps-per-run per run of all the tasks)", def.Steps))
 	batch := fs.Int("batch", def.BatchSize, "minibatch size")
 	lr := fs.Float64("lr", def.LR, "peak learning rate (AdamW, linear warm-up then cosine decay)")
 	warmup := fs.Int("warmup", 0, "warm-up steps (0: steps/20)")
@@ -68,8 +68,8 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 	if err := checkLRCut(*lrCut, *maxCuts); err != nil {
 		return err
 	}
-	if *steps < 1 || *batch < 1 {
-		return fmt.Errorf("--steps and --batch must be ≥ 1 (got %d, %d)", *steps, *batch)
+	if *steps < 0 || *batch < 1 {
+		return fmt.Errorf("--steps must be ≥ 0 (0: the default) and --batch ≥ 1 (got %d, %d)", *steps, *batch)
 	}
 	if *width < 1 || *depth < 0 {
 		return fmt.Errorf("--width must be ≥ 1 and --depth ≥ 0 (got %d, %d)", *width, *depth)
@@ -158,8 +158,12 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 	case prev != nil:
 		fmt.Fprintf(stderr, "nmflow fit: resuming the fit in %s at step %d of %d\n", *out, prev.Steps, prev.Config.Steps)
 	}
-	fmt.Fprintf(stderr, "nmflow fit: %s %s/%s on %s (%d runs × P=%d, %s), net %d×%d, %d steps\n",
-		cfg.Method, cfg.Source, cfg.Coupling, *zooPath, z.Runs, z.Params, z.Meta.Arch, cfg.Net.Width, cfg.Net.Depth, cfg.Steps)
+	budget := fmt.Sprintf("%d steps", cfg.Steps)
+	if cfg.Cond != nil && cfg.Steps == 0 {
+		budget = fmt.Sprintf("%d steps (%d per run)", cfg.Cond.StepsPerRun*z.Runs, cfg.Cond.StepsPerRun)
+	}
+	fmt.Fprintf(stderr, "nmflow fit: %s %s/%s on %s (%d runs × P=%d, %s), net %d×%d, %s\n",
+		cfg.Method, cfg.Source, cfg.Coupling, *zooPath, z.Runs, z.Params, z.Meta.Arch, cfg.Net.Width, cfg.Net.Depth, budget)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -214,7 +218,7 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 		rate = float64(m.Steps) / m.WallSeconds
 	}
 	summary := map[string]any{
-		"out": *out, "zoo": *zooPath, "method": m.Config.Method, "source": m.Config.Source, "coupling": m.Config.Coupling,
+		"out": *out, "zoo": *zooPath, "method": m.Config.Method, "source": m.Config.Source, "coupling": m.Config.Coupling, "align": m.Config.Align,
 		"norm": m.Config.Norm, "sigma": m.Config.Sigma, "seed": m.Config.Seed,
 		"steps": m.Steps, "steps_this_run": done, "resumed_from": before,
 		"final_loss":   jsonFloat(tailMean(m.History, 50)),

@@ -42,8 +42,8 @@ func runInitBench(args []string, stdout, stderr io.Writer) error {
 	seed := fs.Uint64("seed", 0, "seed (minibatch order, train subset, baseline init draws)")
 	out := fs.String("out", "", "write the result as JSON to this file and the table as text beside it (.txt)")
 	asJSON := fs.Bool("json", false, "print the JSON result on stdout")
-	transfer := fs.String("transfer", "auto", "prepare the generated nets for another task (reset the output layer, shrink and perturb the layers below: downstream.ForTransfer): auto (when --dataset is not the generated nets' own), on or off")
-	shrink := fs.Float64("shrink", downstream.DefaultShrink, "with --transfer: factor on the generated weights below the output layer, to which a fresh init draw is added (0: init-law nets, 1: full-scale features)")
+	transfer := fs.String("transfer", "auto", "prepare the generated nets for another task (redraw the output layer, rescale the layers below to the init law's scale: downstream.ForTransfer): auto (when --dataset is not the generated nets' own), on or off")
+	keep := fs.Float64("keep", downstream.DefaultKeep, "with --transfer: weight of the generated features below the output layer, mixed with a fresh init draw at the init law's scale (0: init-law nets, 1: the generated features at init scale)")
 	lrCut, maxCuts := lrCutFlags(fs, "a net")
 	if err := parse(fs, args, 0); err != nil {
 		return err
@@ -60,8 +60,8 @@ func runInitBench(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("--points must be ≥ 1, got %d", *points)
 	case *transfer != "auto" && *transfer != "on" && *transfer != "off":
 		return fmt.Errorf("--transfer must be auto, on or off, got %q", *transfer)
-	case !(*shrink >= 0 && *shrink <= 1):
-		return fmt.Errorf("--shrink must be in [0, 1], got %g", *shrink)
+	case !(*keep >= 0 && *keep <= 1):
+		return fmt.Errorf("--keep must be in [0, 1], got %g", *keep)
 	}
 	if err := checkZooFlags(fs); err != nil {
 		return err
@@ -113,11 +113,11 @@ func runInitBench(args []string, stdout, stderr io.Writer) error {
 		// The nets as sampled stay in the comparison, so the table shows what the preparation buys.
 		raw := gen
 		raw.Name = "generated, as sampled"
-		if gen, err = downstream.ForTransfer(gen, law, *shrink, *seed); err != nil {
+		if gen, err = downstream.ForTransfer(gen, law, *keep, *seed); err != nil {
 			return err
 		}
 		sets = []downstream.Set{gen, raw, base}
-		fmt.Fprintf(stderr, "nmflow init-bench: generated nets prepared for transfer: output layer redrawn from %s, layers below shrunk by %g and perturbed (--transfer off to compare them as sampled only)\n", law, *shrink)
+		fmt.Fprintf(stderr, "nmflow init-bench: generated nets prepared for transfer: output layer redrawn from %s, layers below rescaled to its scale, keep %g (--transfer off to compare them as sampled only)\n", law, *keep)
 	}
 	cfg := downstream.Config{Steps: *steps, Points: *points, Train: zoo.Config{
 		Arch: g.Meta.Arch, BatchSize: *batch, Optimizer: *optim, LR: *lr, Momentum: *momentum, WeightDecay: *wd,
@@ -143,9 +143,9 @@ func runInitBench(args []string, stdout, stderr io.Writer) error {
 		Generator     map[string]string `json:"generator,omitempty"`
 		BaselineLaw   string            `json:"baseline_init"`
 		TransferFrom  string            `json:"trained_on,omitempty"`
-		Shrink        *float64          `json:"transfer_shrink,omitempty"`
+		Keep          *float64          `json:"transfer_keep,omitempty"`
 		BaselineNotes string            `json:"note"`
-	}{res, *genPath, g.Meta.Extra, law, g.Meta.Dataset.Name, shrinkIf(prepared, *shrink),
+	}{res, *genPath, g.Meta.Extra, law, g.Meta.Dataset.Name, keepIf(prepared, *keep),
 		"sets[i].test_acc[k][j]: net j of set i at steps[k]; net j of every set sees the same minibatches"}
 	js, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
@@ -170,11 +170,11 @@ func runInitBench(args []string, stdout, stderr io.Writer) error {
 	return err
 }
 
-// shrinkIf is the shrink factor for the JSON record when the generated nets were prepared for
+// keepIf is the keep weight for the JSON record when the generated nets were prepared for
 // transfer, nil otherwise.
-func shrinkIf(prepared bool, shrink float64) *float64 {
+func keepIf(prepared bool, keep float64) *float64 {
 	if !prepared {
 		return nil
 	}
-	return &shrink
+	return &keep
 }

@@ -68,7 +68,7 @@ func TestInitBenchCommand(t *testing.T) {
 func TestInitBenchTransfer(t *testing.T) {
 	dir := pipeline(t)
 	code, stdout, errs := runCLI(t, "init-bench", "--generated", filepath.Join(dir, "gen.safetensors"), "--n", "3", "--train-size", "256",
-		"--test-size", "100", "--batch", "64", "--steps", "4", "--points", "1", "--transfer", "on", "--shrink", "0.5", "--json")
+		"--test-size", "100", "--batch", "64", "--steps", "4", "--points", "1", "--transfer", "on", "--keep", "0.5", "--json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
@@ -77,18 +77,18 @@ func TestInitBenchTransfer(t *testing.T) {
 			Name    string    `json:"name"`
 			AccMean []float64 `json:"acc_mean"`
 		} `json:"sets"`
-		Shrink *float64 `json:"transfer_shrink"`
+		Keep *float64 `json:"transfer_keep"`
 	}
 	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
 		t.Fatal(err)
 	}
-	if len(r.Sets) != 3 || r.Sets[0].Name != "generated" || r.Sets[1].Name != "generated, as sampled" || r.Shrink == nil || *r.Shrink != 0.5 {
-		t.Fatalf("sets and shrink: %s", stdout)
+	if len(r.Sets) != 3 || r.Sets[0].Name != "generated" || r.Sets[1].Name != "generated, as sampled" || r.Keep == nil || *r.Keep != 0.5 {
+		t.Fatalf("sets and keep: %s", stdout)
 	}
 	if r.Sets[0].AccMean[0] == r.Sets[1].AccMean[0] || !strings.Contains(errs, "prepared for transfer") {
 		t.Errorf("the prepared nets start where the sampled ones do (%v), stderr %s", r.Sets[0].AccMean[0], errs)
 	}
-	for _, bad := range [][]string{{"--transfer", "maybe"}, {"--shrink", "2"}} {
+	for _, bad := range [][]string{{"--transfer", "maybe"}, {"--keep", "2"}} {
 		if code, _, errs := runCLI(t, append([]string{"init-bench", "--generated", filepath.Join(dir, "gen.safetensors")}, bad...)...); code == 0 || !strings.Contains(errs, bad[0]) {
 			t.Errorf("%v: exit %d, %s", bad, code, errs)
 		}

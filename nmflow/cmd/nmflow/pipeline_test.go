@@ -389,7 +389,7 @@ func TestPipelineErrors(t *testing.T) {
 		{[]string{"fit", "--zoo", zooPath, "--source", "uniform", "--out", filepath.Join(tmp, "m2")}, "unknown source"},
 		{[]string{"fit", "--zoo", zooPath, "--source", "gaussian", "--coupling", "trajectory", "--out", filepath.Join(tmp, "m3")}, "needs the kaiming source"},
 		{[]string{"fit", "--zoo", zooPath, "--norm", "batch", "--out", filepath.Join(tmp, "m4")}, "unknown --norm"},
-		{[]string{"fit", "--zoo", zooPath, "--steps", "0"}, "--steps"},
+		{[]string{"fit", "--zoo", zooPath, "--steps", "-1"}, "--steps"},
 		{[]string{"fit", "--zoo", zooPath, "--ema", "0"}, "--ema 0"},
 		{[]string{"sample", "--model", filepath.Join(dir, "model"), "--solver", "leapfrog"}, "unknown --solver \"leapfrog\""},
 		{[]string{"sample", "--model", filepath.Join(dir, "model"), "--n", "0"}, "--n must be ≥ 1"},
