@@ -28,8 +28,8 @@ type NetConfig struct {
 	// CondDim is the size of an optional condition embedding concatenated to the input (0: none).
 	// Reserved for conditional generation; unconditional models leave it 0.
 	CondDim int `json:"cond_dim,omitempty"`
-	// Skip adds a per-coordinate term to the output: SkipDiag, or SkipNone (the default; "" in
-	// model.json of fits made before it existed means none).
+	// Skip adds a per-coordinate term to the output: SkipDiag, or none (the default, stored as "";
+	// SkipNone is accepted and normalized to it).
 	Skip string `json:"skip,omitempty"`
 }
 
@@ -51,10 +51,12 @@ func (c NetConfig) withDefaults() NetConfig {
 	if c.TimeDim == 0 {
 		c.TimeDim = 64
 	}
-	if c.Skip == "" {
-		// Not SkipDiag: on issue 17's zoo it lifts the default fit from 0.861 to 0.910 accuracy
-		// by copying the training nets (nearest-neighbour distance 5.78 → 0.17); docs/metamodel.md.
-		c.Skip = SkipNone
+	if c.Skip == SkipNone {
+		// None is stored as "" (omitted), as in every model.json written before the field
+		// existed, so that those fits still resume and are reused. Not SkipDiag by default: on
+		// issue 17's zoo it lifts the default fit from 0.861 to 0.910 accuracy by copying the
+		// training nets (nearest-neighbour distance 5.78 → 0.17); docs/metamodel.md.
+		c.Skip = ""
 	}
 	return c
 }

@@ -48,7 +48,7 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 	wd := fs.Float64("weight-decay", def.WeightDecay, "AdamW decoupled weight decay")
 	clip := fs.Float64("clip", def.Clip, "global gradient-norm clip (negative: off)")
 	width := fs.Int("width", def.Net.Width, "velocity net hidden width")
-	skip := fs.String("net-skip", def.Net.Skip, "velocity net output skip: diag (a per-coordinate term that lets the flow move every weight) or none (the output spans only --width directions; fits made before it existed)")
+	skip := fs.String("net-skip", flow.SkipNone, "velocity net output skip: diag (a per-coordinate term that lets the flow move every weight) or none (the output spans only --width directions; fits made before it existed)")
 	depth := fs.Int("depth", def.Net.Depth, "velocity net residual blocks")
 	timeDim := fs.Int("time-dim", def.Net.TimeDim, "sinusoidal time-embedding size (even)")
 	ema := fs.Float64("ema", def.EMA, "EMA decay of the weights used for sampling")
