@@ -2,8 +2,10 @@ package flow
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/nmflow/nmflow/nmflow/solve"
@@ -51,5 +53,26 @@ func TestSkipRemovesSourceNoiseOutsideTheOutputSpan(t *testing.T) {
 	}
 	if spread[SkipDiag] > 0.25 {
 		t.Errorf("with the skip term the samples still spread %.3f per coordinate (targets %.2f)", spread[SkipDiag], s)
+	}
+}
+
+// TestSkipNoneKeepsEarlierModelConfigs: the default (and an explicit SkipNone) must serialize as
+// model.json did before the field existed, or every earlier fit would refuse to resume or be reused.
+func TestSkipNoneKeepsEarlierModelConfigs(t *testing.T) {
+	for _, skip := range []string{"", SkipNone} {
+		c, err := Config{Net: NetConfig{Skip: skip}}.Defaults()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := json.Marshal(c.Net)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), "skip") {
+			t.Errorf("Skip %q serializes as %s: earlier model.json files (no skip field) would no longer match", skip, b)
+		}
+	}
+	if _, err := (Config{Net: NetConfig{Skip: "wide"}}).Defaults(); err == nil || !strings.Contains(err.Error(), "diag") {
+		t.Errorf("unknown skip: error %v, want one naming the choices", err)
 	}
 }
