@@ -39,6 +39,11 @@ type MetaConfig struct {
 	Steps int     `json:"steps"`
 	Times int     `json:"times"`
 	LR    float64 `json:"lr"`
+	// StartTime t0 ∈ (0, 1) generates the CDCs near f instead of fine-tuning (near.go): Batch
+	// candidates sampled by the meta-model's ODE (Euler, Steps on the full [0, 1] grid) from f
+	// noised to t0, SDEdit-style, of which the Ensemble with the lowest ℓ_cdc are the CDCs.
+	// Updates, Times, LR and Lambda then do not apply. 0: adjoint fine-tuning from the source.
+	StartTime float64 `json:"start_time,omitempty"`
 }
 
 // Defaults fills unset fields and validates the rest against the detection config.
@@ -69,6 +74,9 @@ func (m MetaConfig) Defaults(cfg Config) (MetaConfig, error) {
 		return m, fmt.Errorf("detect: meta-detectron needs updates ≥ 0 (0 means the default 6), got %d", m.Updates)
 	case m.Batch < cfg.Ensemble:
 		return m, fmt.Errorf("detect: meta-detectron generates its %d CDCs from a batch of %d trajectories; raise the batch to at least the ensemble size or lower the ensemble", cfg.Ensemble, m.Batch)
+	}
+	if !(m.StartTime >= 0 && m.StartTime < 1) {
+		return m, fmt.Errorf("detect: meta-detectron's start time must be in [0, 1) (0: fine-tune from the source; e.g. 0.8 starts the CDCs near f), got %v", m.StartTime)
 	}
 	_, err := m.tune(0)
 	return m, err
@@ -162,12 +170,22 @@ func RunMeta(ctx context.Context, base *Base, meta *flow.Model, bench Bench, siz
 		t0 := time.Now()
 		all := e.drawTrials(cfg.Seed, si, n, trials, bench.Null.N, bench.Alt.N)
 		hists := make([]metaHistory, len(all))
+		agree := make([]float64, len(all))
+		var near *nearScorer
+		if mc.StartTime > 0 {
+			near = e.nearScorer(all[0], e.metaLambda(all[0]))
+		}
 		for i, t := range all {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
 			bar.SetInfo(fmt.Sprintf("|Q|=%d, trial %d of %d", n, i+1, len(all)))
-			if hists[i], err = e.metaTrial(ctx, meta, t, mc); err != nil {
+			if near != nil {
+				hists[i], agree[i], err = e.nearTrial(ctx, meta, t, mc, near)
+			} else {
+				hists[i], err = e.metaTrial(ctx, meta, t, mc)
+			}
+			if err != nil {
 				return nil, err
 			}
 			bar.Add(1)
@@ -179,7 +197,10 @@ func RunMeta(ctx context.Context, base *Base, meta *flow.Model, bench Bench, siz
 			if i >= trials {
 				tr = &sr.Alt[i-trials]
 			}
-			tr.CDCLoss, tr.Seconds = hists[i].loss, hists[i].seconds
+			tr.CDCLoss, tr.Seconds, tr.PAgreement = hists[i].loss, hists[i].seconds, agree[i]
+			if i < trials {
+				sr.PAgreementNull += agree[i] / float64(trials)
+			}
 			for _, c := range hists[i].counts {
 				tr.DisagreementHistory = append(tr.DisagreementHistory, float64(n-c[len(c)-1]))
 			}
@@ -203,11 +224,7 @@ type metaHistory struct {
 // CDCs of the last iteration.
 func (e *engine) metaTrial(ctx context.Context, meta *flow.Model, t *trial, mc MetaConfig) (metaHistory, error) {
 	start := time.Now()
-	lam := e.cfg.Lambda
-	if lam == 0 {
-		lam = 1 / float64(t.size+1)
-	}
-	r := e.cdcReward(t, lam)
+	r := e.cdcReward(t, e.metaLambda(t))
 	acfg, err := mc.tune(t.seed)
 	if err != nil {
 		return metaHistory{}, err
@@ -234,6 +251,15 @@ func (e *engine) metaTrial(ctx context.Context, meta *flow.Model, t *trial, mc M
 	t.count, t.ent, t.members = h.counts[last], h.ent[last], k+1
 	h.seconds = time.Since(start).Seconds()
 	return h, nil
+}
+
+// metaLambda is ℓ_cdc's λ for a meta-detectron trial: Config.Lambda, or 1/(|Q|+1) (a reward on
+// one minibatch has no epoch over which to spread Detectron's per-point weighting).
+func (e *engine) metaLambda(t *trial) float64 {
+	if e.cfg.Lambda != 0 {
+		return e.cfg.Lambda
+	}
+	return 1 / float64(t.size+1)
 }
 
 // iterationCurve evaluates both tests on the CDCs of every fine-tuning iteration.
@@ -312,6 +338,12 @@ func (r *cdcReward) Inputs(rng *rand.Rand) ([]*tensors.Tensor, error) {
 
 // Graph returns −ℓ_cdc [N] of the N nets theta [N,P] and the ensemble statistics.
 func (r *cdcReward) Graph(theta *Node, in []*Node) (*Node, []*Node) {
+	reward, _, metrics := r.graph(theta, in)
+	return reward, metrics
+}
+
+// graph is Graph plus each net's agreement with f on the P minibatch [N].
+func (r *cdcReward) graph(theta *Node, in []*Node) (reward, agree *Node, metrics []*Node) {
 	e := r.e
 	trainX, trainY, idx, poolX, poolY, q, scale, shift, fProbs := in[0], in[1], in[2], in[3], in[4], in[5], in[6], in[7], in[8]
 	g := theta.Graph()
@@ -326,12 +358,12 @@ func (r *cdcReward) Graph(theta *Node, in []*Node) (*Node, []*Node) {
 	yQ := BroadcastToDims(InsertAxes(Gather(poolY, InsertAxes(q, -1)), 0), m, nq)
 	mask := Ones(g, shapes.Make(dtypes.Float32, m, nq))
 	lambda := BroadcastToDims(Scalar(g, dtypes.Float32, r.lambda), m)
-	reward := Neg(CDCLoss(lP, yP, lQ, yQ, mask, lambda))
+	reward = Neg(CDCLoss(lP, yP, lQ, yQ, mask, lambda))
+	agree = agreementGraph(StopGradient(lP), yP)
 
 	k := e.cfg.Ensemble
 	cdcs := StopGradient(SliceAxis(lQ, 0, AxisRange(0, k))) // [K, Q, C]
 	dis := ConvertDType(NotEqual(ArgMax(cdcs, -1, yQ.DType()), SliceAxis(yQ, 0, AxisRange(0, k))), dtypes.Float32)
-	var metrics []*Node
 	for j := 1; j <= k; j++ {
 		rejected := ReduceAllSum(ReduceMax(SliceAxis(dis, 0, AxisRange(0, j)), 0))
 		metrics = append(metrics, BroadcastToDims(Sub(Scalar(g, dtypes.Float32, float64(nq)), rejected), m))
@@ -341,5 +373,5 @@ func (r *cdcReward) Graph(theta *Node, in []*Node) (*Node, []*Node) {
 	for j := range nq {
 		metrics = append(metrics, BroadcastToDims(Reshape(SliceAxis(ent, 0, AxisElem(j))), m))
 	}
-	return reward, metrics
+	return reward, agree, metrics
 }

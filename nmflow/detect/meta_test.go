@@ -223,3 +223,41 @@ func TestROCArea(t *testing.T) {
 		}
 	}
 }
+
+// Meta-detectron near f: CDCs sampled from f noised to StartTime, the best Ensemble of Batch by
+// ℓ_cdc. Each trial has two iterations (as generated, then selected), the selected CDCs' mean
+// ℓ_cdc is never above the unselected first Ensemble's, the P agreement is a fraction, and the
+// same seed gives the same trials.
+func TestRunMetaNear(t *testing.T) {
+	base, meta := tinyMeta(t)
+	bench := Bench{Name: "far", Train: blobs(256, 1, false), Null: blobs(60, 3, false), Alt: blobs(60, 4, true)}
+	cfg := Config{Ensemble: 2, BatchSize: 32, Seed: 3}
+	mc := MetaConfig{Batch: 6, Steps: 10, StartTime: 0.7}
+	run := func() *Result {
+		res, err := RunMeta(context.Background(), base, meta, bench, []int{5}, 3, cfg, mc, Options{Progress: io.Discard})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	res := run()
+	s := res.Sizes[0]
+	if len(s.Iterations) != 2 || !(s.PAgreementNull > 0 && s.PAgreementNull <= 1) || res.Meta.Config.StartTime != 0.7 {
+		t.Fatalf("size result: %d iterations, null P agreement %v, config %+v", len(s.Iterations), s.PAgreementNull, res.Meta.Config)
+	}
+	for _, tr := range append(slices.Clone(s.Null), s.Alt...) {
+		if len(tr.Counts) != 3 || len(tr.CDCLoss) != 2 || tr.CDCLoss[1] > tr.CDCLoss[0] || !(tr.PAgreement > 0 && tr.PAgreement <= 1) ||
+			tr.Disagreement != tr.DisagreementHistory[1] {
+			t.Errorf("trial %+v", tr)
+		}
+	}
+	again := run()
+	for i, tr := range again.Sizes[0].Null {
+		if !slices.Equal(tr.Counts, s.Null[i].Counts) || !slices.Equal(tr.CDCLoss, s.Null[i].CDCLoss) || tr.PAgreement != s.Null[i].PAgreement {
+			t.Fatalf("same seed, different null trial %d: %+v vs %+v", i, tr, s.Null[i])
+		}
+	}
+	if _, err := (MetaConfig{StartTime: 1}).Defaults(cfg); err == nil || !strings.Contains(err.Error(), "start time must be in [0, 1)") {
+		t.Errorf("start time 1: %v", err)
+	}
+}

@@ -64,6 +64,7 @@ func runDetect(args []string, stdout, stderr io.Writer) error {
 	ftBatch := fs.Int("ft-batch", 8, "meta: SDE trajectories per fine-tuning iteration (the first --ensemble are the CDCs)")
 	ftSteps := fs.Int("ft-steps", 6, "meta: SDE steps")
 	ftLR := fs.Float64("ft-lr", 1e-3, "meta: fine-tuning learning rate")
+	startTime := fs.Float64("start-time", 0, "meta: generate the CDCs near f instead: --ft-batch nets sampled from f noised to this flow time (SDEdit, in (0,1)), the best --ensemble by CDC loss kept (0: fine-tuning)")
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -127,7 +128,7 @@ func runDetect(args []string, stdout, stderr io.Writer) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	mc := detect.MetaConfig{Lambda: *ftLambda, Updates: *ftUpdates, Batch: *ftBatch, Steps: *ftSteps, LR: *ftLR}
+	mc := detect.MetaConfig{Lambda: *ftLambda, Updates: *ftUpdates, Batch: *ftBatch, Steps: *ftSteps, LR: *ftLR, StartTime: *startTime}
 	if *method == "meta" {
 		if mc, err = mc.Defaults(cfg); err != nil {
 			return err
@@ -219,7 +220,10 @@ func runDetect(args []string, stdout, stderr io.Writer) error {
 		return printJSON(stdout, res)
 	}
 	fmt.Fprintf(stdout, "%s on %s, f = %s (accuracy %.3f on the null pool, %.3f on the shifted pool)\n", res.Method, res.Bench, res.Base, res.BaseAccNull, res.BaseAccAlt)
-	if m := res.Meta; m != nil {
+	if m := res.Meta; m != nil && m.Config.StartTime > 0 {
+		fmt.Fprintf(stdout, "meta-model %s; per trial the best %d of %d nets sampled from f noised to t = %g (%d Euler steps on [0,1])\n",
+			m.Model, cfg.Ensemble, m.Config.Batch, m.Config.StartTime, m.Config.Steps)
+	} else if m != nil {
 		fmt.Fprintf(stdout, "meta-model %s (exact schedule: %v); per trial %d adjoint-matching updates, λ %g, %d trajectories of %d steps\n",
 			m.Model, m.Exact, m.Config.Updates, m.Config.Lambda, m.Config.Batch, m.Config.Steps)
 	}
@@ -228,7 +232,11 @@ func runDetect(args []string, stdout, stderr io.Writer) error {
 		cell := func(t detect.Test) string {
 			return fmt.Sprintf("%.2f±%.2f / %.3f±%.3f", t.TPR, t.TPRSE, t.AUROC, t.AUROCSE)
 		}
-		fmt.Fprintf(stdout, "%4d %6d  %-24s %-24s %9.2f\n", s.QSize, s.Trials, cell(s.Disagreement), cell(s.Entropy), s.SecondsPerTrial)
+		fmt.Fprintf(stdout, "%4d %6d  %-24s %-24s %9.2f", s.QSize, s.Trials, cell(s.Disagreement), cell(s.Entropy), s.SecondsPerTrial)
+		if s.PAgreementNull > 0 {
+			fmt.Fprintf(stdout, "  null CDCs agree with f on %.3f of P", s.PAgreementNull)
+		}
+		fmt.Fprintln(stdout)
 	}
 	fmt.Fprintf(stdout, "TPR at FPR ≤ %.2f (± s.e.m.), AUROC (Mann–Whitney, ± Hanley–McNeil SE); %.1f s in all\n", cfg.Alpha, res.WallSeconds)
 	return nil
