@@ -104,8 +104,8 @@ type Trial struct {
 	Seconds             float64   `json:"seconds,omitempty"` // meta-detectron: this trial's wall time
 	// PAgreement (meta-detectron near f) is the CDCs' mean agreement with f on the trial's P
 	// minibatch: f's own is 1, and CDCs that keep ≥ 0.9 of it on null trials are constrained.
-	PAgreement float64 `json:"p_agreement,omitempty"`
-	entropyValues       []float64
+	PAgreement    float64 `json:"p_agreement,omitempty"`
+	entropyValues []float64
 }
 
 // Run runs Detectron: for each |Q| in sizes, `trials` Q sets from the null pool and as many from
