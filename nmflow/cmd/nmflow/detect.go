@@ -61,10 +61,10 @@ func runDetect(args []string, stdout, stderr io.Writer) error {
 	metaWidth := fs.Int("meta-width", 128, "meta: meta-model width")
 	ftLambda := fs.Float64("ft-lambda", 10, "meta: adjoint λ, the tilt towards low ℓ_cdc")
 	ftUpdates := fs.Int("ft-updates", 6, "meta: fine-tuning updates per trial")
-	ftBatch := fs.Int("ft-batch", 8, "meta: SDE trajectories per fine-tuning iteration (the first --ensemble are the CDCs)")
-	ftSteps := fs.Int("ft-steps", 6, "meta: SDE steps")
+	ftBatch := fs.Int("ft-batch", 0, "meta: nets generated per trial (near f: candidates, default 16; fine-tuning: SDE trajectories per iteration, default 8)")
+	ftSteps := fs.Int("ft-steps", 6, "meta: SDE steps, or near f the Euler steps of the full [0,1] grid")
 	ftLR := fs.Float64("ft-lr", 1e-3, "meta: fine-tuning learning rate")
-	startTime := fs.Float64("start-time", 0, "meta: generate the CDCs near f instead: --ft-batch nets sampled from f noised to this flow time (SDEdit, in (0,1)), the best --ensemble by CDC loss kept (0: fine-tuning)")
+	startTime := fs.Float64("start-time", detect.DefaultStartTime, "meta: CDCs generated near f: --ft-batch nets sampled from f noised to this flow time (SDEdit, in (0,1)), the best --ensemble by CDC loss kept; 0: adjoint fine-tuning from the source instead")
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -78,7 +78,7 @@ func runDetect(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	// detect.Config reads 0 as "use the default": refuse it here rather than substitute silently.
-	if err := positive(fs, "ensemble", "epochs", "batch", "models", "lr", "alpha", "meta-runs", "meta-steps", "meta-width", "ft-updates", "ft-batch", "ft-steps", "ft-lr"); err != nil {
+	if err := positive(fs, "ensemble", "epochs", "batch", "models", "lr", "alpha", "meta-runs", "meta-steps", "meta-width", "ft-updates", "ft-steps", "ft-lr"); err != nil {
 		return err
 	}
 	if *outPath != "" { // before every trial runs, not after
