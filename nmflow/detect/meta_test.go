@@ -134,21 +134,26 @@ func tinyMeta(t *testing.T) (*Base, *flow.Model) {
 	return tiny.base, tiny.meta
 }
 
-// Meta-detectron end to end on a tiny setting: the Result has one entry per |Q| with both
-// hypotheses' trials, per-iteration histories (iteration 0 is the base meta-model) and a test
-// per iteration; the same seed gives the same trials.
-func TestRunMetaTiny(t *testing.T) {
+// tinyMetaRun returns a run of meta-detectron with mc on the tiny setting: 3 trials per
+// hypothesis at |Q| = 5, an ensemble of 2.
+func tinyMetaRun(t *testing.T, mc MetaConfig) func() *Result {
 	base, meta := tinyMeta(t)
 	bench := Bench{Name: "far", Train: blobs(256, 1, false), Null: blobs(60, 3, false), Alt: blobs(60, 4, true)}
 	cfg := Config{Ensemble: 2, BatchSize: 32, Seed: 3}
-	mc := MetaConfig{Updates: 2, Batch: 4, Steps: 4, Times: 2}
-	run := func() *Result {
+	return func() *Result {
 		res, err := RunMeta(context.Background(), base, meta, bench, []int{5}, 3, cfg, mc, Options{Progress: io.Discard})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return res
 	}
+}
+
+// Meta-detectron end to end on a tiny setting: the Result has one entry per |Q| with both
+// hypotheses' trials, per-iteration histories (iteration 0 is the base meta-model) and a test
+// per iteration; the same seed gives the same trials.
+func TestRunMetaTiny(t *testing.T) {
+	run := tinyMetaRun(t, MetaConfig{Updates: 2, Batch: 4, Steps: 4, Times: 2})
 	res := run()
 	if res.Method != "meta" || res.Meta == nil || !res.Meta.Exact || len(res.Sizes) != 1 {
 		t.Fatalf("result %+v", res)
@@ -229,17 +234,7 @@ func TestROCArea(t *testing.T) {
 // ℓ_cdc is never above the unselected first Ensemble's, the P agreement is a fraction, and the
 // same seed gives the same trials.
 func TestRunMetaNear(t *testing.T) {
-	base, meta := tinyMeta(t)
-	bench := Bench{Name: "far", Train: blobs(256, 1, false), Null: blobs(60, 3, false), Alt: blobs(60, 4, true)}
-	cfg := Config{Ensemble: 2, BatchSize: 32, Seed: 3}
-	mc := MetaConfig{Batch: 6, Steps: 10, StartTime: 0.7}
-	run := func() *Result {
-		res, err := RunMeta(context.Background(), base, meta, bench, []int{5}, 3, cfg, mc, Options{Progress: io.Discard})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return res
-	}
+	run := tinyMetaRun(t, MetaConfig{Batch: 6, Steps: 10, StartTime: 0.7})
 	res := run()
 	s := res.Sizes[0]
 	if len(s.Iterations) != 2 || !(s.PAgreementNull > 0 && s.PAgreementNull <= 1) || res.Meta.Config.StartTime != 0.7 {
@@ -257,7 +252,7 @@ func TestRunMetaNear(t *testing.T) {
 			t.Fatalf("same seed, different null trial %d: %+v vs %+v", i, tr, s.Null[i])
 		}
 	}
-	if _, err := (MetaConfig{StartTime: 1}).Defaults(cfg); err == nil || !strings.Contains(err.Error(), "start time must be in [0, 1)") {
+	if _, err := (MetaConfig{StartTime: 1}).Defaults(Config{Ensemble: 2}); err == nil || !strings.Contains(err.Error(), "start time must be in [0, 1)") {
 		t.Errorf("start time 1: %v", err)
 	}
 }

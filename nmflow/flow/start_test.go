@@ -70,11 +70,7 @@ func TestSampleStartTime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var worst float64
-	for i, w := range half.Weights {
-		worst = math.Max(worst, math.Abs(float64(w-from.Weights[i])))
-	}
-	if worst > 1e-4 {
+	if worst := maxAbsDiff(half.Weights, from.Weights); worst > 1e-4 {
 		t.Errorf("From = Near's noised start moved the nets by up to %g", worst)
 	}
 	at, err := m.Sample(4, SampleOptions{Solve: so, Seed: 3, Near: f, StartTime: 0.5, At: []float64{0.75}})
