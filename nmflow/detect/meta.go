@@ -45,12 +45,19 @@ type MetaConfig struct {
 	// noised to t0, SDEdit-style, of which the Ensemble with the lowest ℓ_cdc are the CDCs.
 	// Updates, Times, LR and Lambda then do not apply. 0: adjoint fine-tuning from the source.
 	StartTime float64 `json:"start_time,omitempty"`
+	// MinAgreement is the agreement with f on P that StartAuto asks of the candidates (default 0.9).
+	MinAgreement float64 `json:"min_agreement,omitempty"`
 }
 
-// DefaultStartTime is the start time `nmflow detect --method meta` uses: the lowest of 0.1, 0.3,
-// 0.5, 0.8, 0.95 at which MNIST's null-trial CDCs kept ≥ 90% agreement with f on P
-// (docs/detect.md; 0.3 kept 87%, 0.5 92%); on UCI Heart every start kept 89–94%.
-const DefaultStartTime = 0.5
+// StartAuto, as MetaConfig.StartTime, chooses the start time per f before any trial: the
+// earliest of StartGrid at which the candidates agree with f on at least MinAgreement of P-train
+// (P only, never Q), else the grid's last. It is the CLI's default: a fixed t0 that keeps
+// MNIST's CDCs at 92% agreement when f is in the meta-model's zoo kept 78% for an f outside
+// it (docs/detect.md).
+const StartAuto = -1
+
+// StartGrid are the start times StartAuto tries, in order.
+var StartGrid = []float64{0.3, 0.5, 0.7, 0.8, 0.9, 0.95}
 
 // Defaults fills unset fields and validates the rest against the detection config.
 func (m MetaConfig) Defaults(cfg Config) (MetaConfig, error) {
@@ -65,7 +72,7 @@ func (m MetaConfig) Defaults(cfg Config) (MetaConfig, error) {
 	}
 	if m.Batch == 0 {
 		m.Batch = 8
-		if m.StartTime > 0 { // candidates to select from
+		if m.StartTime != 0 { // candidates to select from
 			m.Batch = 16
 		}
 	}
@@ -84,8 +91,14 @@ func (m MetaConfig) Defaults(cfg Config) (MetaConfig, error) {
 	case m.Batch < cfg.Ensemble:
 		return m, fmt.Errorf("detect: meta-detectron generates its %d CDCs from a batch of %d trajectories; raise the batch to at least the ensemble size or lower the ensemble", cfg.Ensemble, m.Batch)
 	}
-	if !(m.StartTime >= 0 && m.StartTime < 1) {
-		return m, fmt.Errorf("detect: meta-detectron's start time must be in [0, 1) (0: fine-tune from the source; e.g. 0.8 starts the CDCs near f), got %v", m.StartTime)
+	if !(m.StartTime >= 0 && m.StartTime < 1) && m.StartTime != StartAuto {
+		return m, fmt.Errorf("detect: meta-detectron's start time must be in [0, 1) or StartAuto (0: fine-tune from the source; e.g. 0.8 starts the CDCs near f), got %v", m.StartTime)
+	}
+	if m.MinAgreement == 0 {
+		m.MinAgreement = 0.9
+	}
+	if !(m.MinAgreement > 0 && m.MinAgreement <= 1) {
+		return m, fmt.Errorf("detect: meta-detectron's minimum agreement with f must be in (0, 1], got %v", m.MinAgreement)
 	}
 	_, err := m.tune(0)
 	return m, err
@@ -100,7 +113,16 @@ func (m MetaConfig) tune(seed uint64) (adjoint.Config, error) {
 type MetaInfo struct {
 	Model  string     `json:"model"` // the meta-model: method, source, coupling, fit steps, zoo runs
 	Exact  bool       `json:"exact"` // adjoint.Exact: the memoryless schedule is exact for it
-	Config MetaConfig `json:"config"`
+	Config MetaConfig `json:"config"` // as run: StartAuto resolved to the chosen start time
+	// Calibration (StartAuto) is the candidates' agreement with f on P-train at each start time
+	// tried, up to the one chosen.
+	Calibration []StartAgreement `json:"calibration,omitempty"`
+}
+
+// StartAgreement is the mean agreement with f on P-train of candidates started at StartTime.
+type StartAgreement struct {
+	StartTime float64 `json:"start_time"`
+	Agreement float64 `json:"agreement"`
 }
 
 // MetaFlowConfig is the meta-model configuration meta-detectron fits by default: flow matching
@@ -168,8 +190,14 @@ func RunMeta(ctx context.Context, base *Base, meta *flow.Model, bench Bench, siz
 	if err != nil {
 		return nil, err
 	}
+	var calib []StartAgreement
+	if mc.StartTime == StartAuto {
+		if mc.StartTime, calib, err = e.chooseStart(meta, mc, cfg.Seed); err != nil {
+			return nil, err
+		}
+	}
 	mcfg := meta.Config
-	res.Meta = &MetaInfo{Model: fmt.Sprintf("%s source=%s coupling=%s predict=%s width=%d, %d steps on %d runs", mcfg.Method, mcfg.Source, mcfg.Coupling,
+	res.Meta = &MetaInfo{Calibration: calib, Model: fmt.Sprintf("%s source=%s coupling=%s predict=%s width=%d, %d steps on %d runs", mcfg.Method, mcfg.Source, mcfg.Coupling,
 		mcfg.Predict, mcfg.Net.Width, meta.Steps, meta.Base.Runs), Exact: adjoint.Exact(meta), Config: mc}
 	label := fmt.Sprintf("meta-detectron %s", bench.Name)
 	total := 2 * trials * len(sizes)

@@ -256,3 +256,29 @@ func TestRunMetaNear(t *testing.T) {
 		t.Errorf("start time 1: %v", err)
 	}
 }
+
+// StartAuto chooses the earliest start time whose candidates agree with f on MinAgreement of
+// P-train: every start tried before it fell short, and the one chosen reached it (or is the grid's
+// last). A low bar stops at the grid's first time.
+func TestRunMetaStartAuto(t *testing.T) {
+	for _, minAgree := range []float64{0.01, 0.995} {
+		res := tinyMetaRun(t, MetaConfig{Batch: 4, Steps: 10, StartTime: StartAuto, MinAgreement: minAgree})()
+		m := res.Meta
+		if len(m.Calibration) == 0 || m.Config.StartTime != m.Calibration[len(m.Calibration)-1].StartTime {
+			t.Fatalf("min %v: config start %v, calibration %+v", minAgree, m.Config.StartTime, m.Calibration)
+		}
+		for i, c := range m.Calibration {
+			if c.StartTime != StartGrid[i] || !(c.Agreement >= 0 && c.Agreement <= 1) {
+				t.Errorf("min %v: calibration %d %+v", minAgree, i, c)
+			}
+			last := i == len(m.Calibration)-1
+			if !last && c.Agreement >= minAgree || last && i < len(StartGrid)-1 && c.Agreement < minAgree {
+				t.Errorf("min %v: start %v has agreement %v (chosen: %v)", minAgree, c.StartTime, c.Agreement, last)
+			}
+		}
+		t.Logf("min agreement %v: %+v", minAgree, m.Calibration)
+		if minAgree == 0.01 && len(m.Calibration) != 1 {
+			t.Errorf("a bar of 0.01 tried %d start times", len(m.Calibration))
+		}
+	}
+}

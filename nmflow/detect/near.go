@@ -131,3 +131,39 @@ func agreementGraph(lP, yP *Node) *Node {
 	same := ConvertDType(Equal(ArgMax(lP, -1, yP.DType()), yP), dtypes.Float32)
 	return ReduceMean(same, 1)
 }
+
+// chooseStart resolves StartAuto: for each start time of StartGrid in turn, Batch candidates
+// (seeded by the run's seed) and their mean agreement with f on up to 1,000 P-train examples;
+// the first that reaches MinAgreement is chosen, else the last.
+func (e *engine) chooseStart(meta *flow.Model, mc MetaConfig, seed uint64) (float64, []StartAgreement, error) {
+	k := min(1000, e.train.N)
+	idx := make([]int32, mc.Batch*k)
+	for i := range idx {
+		idx[i] = int32(i % k)
+	}
+	var out []StartAgreement
+	for _, t0 := range StartGrid {
+		smp, err := meta.Sample(mc.Batch, flow.SampleOptions{Solve: solve.Options{Method: "euler", Steps: mc.Steps}, Seed: seed ^ 0x63616c6962, Near: e.base.Params, StartTime: t0}) // "calib"
+		if err != nil {
+			return 0, nil, fmt.Errorf("detect: sampling candidates near f: %w", err)
+		}
+		res, err := e.logits.Exec(e.train.X, tensors.FromFlatDataAndDimensions(idx, mc.Batch, k), e.base.Norm.Scale, e.base.Norm.Shift,
+			tensors.FromFlatDataAndDimensions(smp.Weights, mc.Batch, len(e.base.Params)))
+		if err != nil {
+			return 0, nil, err
+		}
+		yhat := argmaxRows(tensors.MustCopyFlatData[float32](res[0]), e.c)
+		res[0].MustFinalizeAll()
+		same := 0
+		for i, y := range yhat {
+			if y == e.trainYhat[i%k] {
+				same++
+			}
+		}
+		out = append(out, StartAgreement{StartTime: t0, Agreement: float64(same) / float64(len(yhat))})
+		if out[len(out)-1].Agreement >= mc.MinAgreement {
+			break
+		}
+	}
+	return out[len(out)-1].StartTime, out, nil
+}

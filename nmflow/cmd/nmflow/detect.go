@@ -64,7 +64,8 @@ func runDetect(args []string, stdout, stderr io.Writer) error {
 	ftBatch := fs.Int("ft-batch", 0, "meta: nets generated per trial (near f: candidates, default 16; fine-tuning: SDE trajectories per iteration, default 8)")
 	ftSteps := fs.Int("ft-steps", 6, "meta: SDE steps, or near f the Euler steps of the full [0,1] grid")
 	ftLR := fs.Float64("ft-lr", 1e-3, "meta: fine-tuning learning rate")
-	startTime := fs.Float64("start-time", detect.DefaultStartTime, "meta: CDCs generated near f: --ft-batch nets sampled from f noised to this flow time (SDEdit, in (0,1)), the best --ensemble by CDC loss kept; 0: adjoint fine-tuning from the source instead")
+	startTime := fs.String("start-time", "auto", "meta: CDCs generated near f: --ft-batch nets sampled from f noised to this flow time (SDEdit, in (0,1)), the best --ensemble by CDC loss kept; auto: the earliest of "+
+		fmt.Sprint(detect.StartGrid)+" whose nets agree with f on ≥ 90% of P; 0: adjoint fine-tuning from the source instead")
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -128,7 +129,12 @@ func runDetect(args []string, stdout, stderr io.Writer) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	mc := detect.MetaConfig{Lambda: *ftLambda, Updates: *ftUpdates, Batch: *ftBatch, Steps: *ftSteps, LR: *ftLR, StartTime: *startTime}
+	mc := detect.MetaConfig{Lambda: *ftLambda, Updates: *ftUpdates, Batch: *ftBatch, Steps: *ftSteps, LR: *ftLR, StartTime: detect.StartAuto}
+	if *startTime != "auto" {
+		if mc.StartTime, err = strconv.ParseFloat(*startTime, 64); err != nil || !(mc.StartTime >= 0 && mc.StartTime < 1) {
+			return fmt.Errorf("bad --start-time %q: want auto, 0 (fine-tuning) or a flow time in (0,1) such as 0.8", *startTime)
+		}
+	}
 	if *method == "meta" {
 		if mc, err = mc.Defaults(cfg); err != nil {
 			return err
@@ -223,6 +229,9 @@ func runDetect(args []string, stdout, stderr io.Writer) error {
 	if m := res.Meta; m != nil && m.Config.StartTime > 0 {
 		fmt.Fprintf(stdout, "meta-model %s; per trial the best %d of %d nets sampled from f noised to t = %g (%d Euler steps on [0,1])\n",
 			m.Model, cfg.Ensemble, m.Config.Batch, m.Config.StartTime, m.Config.Steps)
+		for _, c := range m.Calibration {
+			fmt.Fprintf(stdout, "  start %.2f: candidates agree with f on %.3f of P-train\n", c.StartTime, c.Agreement)
+		}
 	} else if m != nil {
 		fmt.Fprintf(stdout, "meta-model %s (exact schedule: %v); per trial %d adjoint-matching updates, λ %g, %d trajectories of %d steps\n",
 			m.Model, m.Exact, m.Config.Updates, m.Config.Lambda, m.Config.Batch, m.Config.Steps)

@@ -70,6 +70,7 @@ func TestDetectCommandErrors(t *testing.T) {
 	}{
 		{[]string{"--method", "meta", "--ensemble", "5", "--ft-batch", "3"}, "at least the ensemble size"},
 		{[]string{"--method", "knn"}, "unknown --method"},
+		{[]string{"--method", "meta", "--start-time", "1"}, "bad --start-time"},
 		{[]string{"--q-sizes", "10,x"}, "bad --q-sizes"},
 		{[]string{"--trials", "1"}, "--trials must be ≥ 2"},
 		{[]string{"--steps", "-1"}, "--steps must be ≥ 0"},
@@ -126,7 +127,8 @@ func TestDetectCommandMeta(t *testing.T) {
 	}
 	// Near f (the default start time): candidates from f noised to t0, with their P agreement.
 	code, stdout, errs = runCLI(t, append(args[:len(args)-2], "--ft-batch", "4")...)
-	if code != 0 || !strings.Contains(stdout, "nets sampled from f noised to t = 0.5") || !strings.Contains(stdout, "null CDCs agree with f on") {
+	if code != 0 || !strings.Contains(stdout, "nets sampled from f noised to t = ") || !strings.Contains(stdout, "start 0.30: candidates agree with f on") ||
+		!strings.Contains(stdout, "null CDCs agree with f on") {
 		t.Fatalf("near f: exit %d, %s %s", code, stdout, errs)
 	}
 	code, _, errs = runCLI(t, append(args, "--hidden", "8")...)
