@@ -111,8 +111,8 @@ func (m MetaConfig) tune(seed uint64) (adjoint.Config, error) {
 
 // MetaInfo is what a meta-detectron Result records about its meta-model and fine-tuning.
 type MetaInfo struct {
-	Model  string     `json:"model"` // the meta-model: method, source, coupling, fit steps, zoo runs
-	Exact  bool       `json:"exact"` // adjoint.Exact: the memoryless schedule is exact for it
+	Model  string     `json:"model"`  // the meta-model: method, source, coupling, fit steps, zoo runs
+	Exact  bool       `json:"exact"`  // adjoint.Exact: the memoryless schedule is exact for it
 	Config MetaConfig `json:"config"` // as run: StartAuto resolved to the chosen start time
 	// Calibration (StartAuto) is the candidates' agreement with f on P-train at each start time
 	// tried, up to the one chosen.
