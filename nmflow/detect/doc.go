@@ -47,7 +47,8 @@
 // iteration. Fine-tuning runs once per trial (adjoint.FineTune compiles its graphs per call);
 // [MetaConfig] keeps it to a few updates of a few short trajectories.
 //
-// Near f (MetaConfig.StartTime t0 > 0, the CLI's default 0.5), no fine-tuning: the meta-model
+// Near f (MetaConfig.StartTime t0 > 0, or [StartAuto], the CLI's default, which picks t0 per f
+// from the candidates' agreement with f on P-train), no fine-tuning: the meta-model
 // samples MetaConfig.Batch candidates SDEdit-style from f noised to t0 (flow.SampleOptions
 // StartTime and Near), and the Ensemble with the lowest ℓ_cdc on the trial's P minibatch and Q are
 // the CDCs (best-of-N steering by the reward). The candidates start as nets that agree with f on

@@ -43,7 +43,8 @@ type MetaConfig struct {
 	// StartTime t0 ∈ (0, 1) generates the CDCs near f instead of fine-tuning (near.go): Batch
 	// candidates sampled by the meta-model's ODE (Euler, Steps on the full [0, 1] grid) from f
 	// noised to t0, SDEdit-style, of which the Ensemble with the lowest ℓ_cdc are the CDCs.
-	// Updates, Times, LR and Lambda then do not apply. 0: adjoint fine-tuning from the source.
+	// Updates, Times, LR and Lambda then do not apply. 0: adjoint fine-tuning from the source;
+	// StartAuto: t0 chosen per f from P-train agreement (MinAgreement).
 	StartTime float64 `json:"start_time,omitempty"`
 	// MinAgreement is the agreement with f on P that StartAuto asks of the candidates (default 0.9).
 	MinAgreement float64 `json:"min_agreement,omitempty"`
