@@ -132,6 +132,7 @@ type engine struct {
 	pool      *feed.Images // null pool then alt pool, with f's labels as Y
 	poolProbs []float64    // f's softmax on every pool example [Npool·C]
 	poolYhat  []int        // f's labels on the pool
+	trainYhat []int        // f's labels on P-train
 	step      *Exec
 	logits    *Exec
 	fTiled    []float32 // f repeated for the M CDCs of a group, [M·P]
@@ -224,7 +225,8 @@ func newEngine(be compute.Backend, b *Base, cfg Config, train, pool data.Split) 
 	e.poolProbs = softmaxRows(poolLogits, e.c)
 	e.poolYhat = argmaxRows(poolLogits, e.c)
 	// CDCs learn f's labels, not the true ones: Y of both feeds is f's prediction.
-	if e.train, err = feed.New(relabel(train, argmaxRows(trainLogits, e.c)), e.d); err != nil {
+	e.trainYhat = argmaxRows(trainLogits, e.c)
+	if e.train, err = feed.New(relabel(train, e.trainYhat), e.d); err != nil {
 		return nil, err
 	}
 	if e.pool, err = feed.New(relabel(pool, e.poolYhat), e.d); err != nil {

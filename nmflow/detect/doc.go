@@ -47,7 +47,16 @@
 // iteration. Fine-tuning runs once per trial (adjoint.FineTune compiles its graphs per call);
 // [MetaConfig] keeps it to a few updates of a few short trajectories.
 //
+// Near f (MetaConfig.StartTime t0 > 0, or [StartAuto], the CLI's default, which picks t0 per f
+// from the candidates' agreement with f on P-train), no fine-tuning: the meta-model
+// samples MetaConfig.Batch candidates SDEdit-style from f noised to t0 (flow.SampleOptions
+// StartTime and Near), and the Ensemble with the lowest ℓ_cdc on the trial's P minibatch and Q are
+// the CDCs (best-of-N steering by the reward). The candidates start as nets that agree with f on
+// P (Trial.PAgreement records it), the later t0 the more; a trial is one ODE solve and one
+// forward pass, milliseconds to a tenth of a second.
+//
 // Benchmarks: [ShiftBench] (an image dataset and a synthetic shift from nmflow/data/shift),
 // [HeartBench] (UCI Heart, real shift across hospitals) and [NaturalBench] (e.g. CIFAR-10 vs
-// CIFAR-10.1). f comes from a zoo ([BaseFromZoo]) or is trained with one ([TrainBase]).
+// CIFAR-10.1), or [BenchFor] by name. f comes from a zoo ([BaseFromZoo]) or is trained with one
+// ([TrainBase], with the dataset's [DefaultRecipe]).
 package detect

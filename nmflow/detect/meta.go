@@ -31,7 +31,8 @@ type MetaConfig struct {
 	// are the trial's (the last update itself is never sampled).
 	Updates int `json:"updates"`
 	// Batch is the number of SDE trajectories (generated nets) per iteration (default 8); the
-	// first Config.Ensemble of them are the trial's CDCs.
+	// first Config.Ensemble of them are the trial's CDCs. Near f (StartTime > 0) it is the number
+	// of candidates (default 16).
 	Batch int `json:"batch"`
 	// Steps, Times and LR are adjoint.Config's: SDE steps (default 6), loss times per
 	// trajectory (default 4) and Adam's learning rate (default 1e-3). Few of everything keeps a
@@ -39,7 +40,25 @@ type MetaConfig struct {
 	Steps int     `json:"steps"`
 	Times int     `json:"times"`
 	LR    float64 `json:"lr"`
+	// StartTime t0 ∈ (0, 1) generates the CDCs near f instead of fine-tuning (near.go): Batch
+	// candidates sampled by the meta-model's ODE (Euler, Steps on the full [0, 1] grid) from f
+	// noised to t0, SDEdit-style, of which the Ensemble with the lowest ℓ_cdc are the CDCs.
+	// Updates, Times, LR and Lambda then do not apply. 0: adjoint fine-tuning from the source;
+	// StartAuto: t0 chosen per f from P-train agreement (MinAgreement).
+	StartTime float64 `json:"start_time,omitempty"`
+	// MinAgreement is the agreement with f on P that StartAuto asks of the candidates (default 0.9).
+	MinAgreement float64 `json:"min_agreement,omitempty"`
 }
+
+// StartAuto, as MetaConfig.StartTime, chooses the start time per f before any trial: the
+// earliest of StartGrid at which the candidates agree with f on at least MinAgreement of P-train
+// (P only, never Q), else the grid's last. It is the CLI's default: a fixed t0 that keeps
+// MNIST's CDCs at 92% agreement when f is in the meta-model's zoo kept 78% for an f outside
+// it (docs/detect.md).
+const StartAuto = -1
+
+// StartGrid are the start times StartAuto tries, in order.
+var StartGrid = []float64{0.3, 0.5, 0.7, 0.8, 0.9, 0.95}
 
 // Defaults fills unset fields and validates the rest against the detection config.
 func (m MetaConfig) Defaults(cfg Config) (MetaConfig, error) {
@@ -54,6 +73,9 @@ func (m MetaConfig) Defaults(cfg Config) (MetaConfig, error) {
 	}
 	if m.Batch == 0 {
 		m.Batch = 8
+		if m.StartTime != 0 { // candidates to select from
+			m.Batch = 16
+		}
 	}
 	if m.Steps == 0 {
 		m.Steps = 6
@@ -70,6 +92,15 @@ func (m MetaConfig) Defaults(cfg Config) (MetaConfig, error) {
 	case m.Batch < cfg.Ensemble:
 		return m, fmt.Errorf("detect: meta-detectron generates its %d CDCs from a batch of %d trajectories; raise the batch to at least the ensemble size or lower the ensemble", cfg.Ensemble, m.Batch)
 	}
+	if !(m.StartTime >= 0 && m.StartTime < 1) && m.StartTime != StartAuto {
+		return m, fmt.Errorf("detect: meta-detectron's start time must be in [0, 1) or StartAuto (0: fine-tune from the source; e.g. 0.8 starts the CDCs near f), got %v", m.StartTime)
+	}
+	if m.MinAgreement == 0 {
+		m.MinAgreement = 0.9
+	}
+	if !(m.MinAgreement > 0 && m.MinAgreement <= 1) {
+		return m, fmt.Errorf("detect: meta-detectron's minimum agreement with f must be in (0, 1], got %v", m.MinAgreement)
+	}
 	_, err := m.tune(0)
 	return m, err
 }
@@ -81,9 +112,18 @@ func (m MetaConfig) tune(seed uint64) (adjoint.Config, error) {
 
 // MetaInfo is what a meta-detectron Result records about its meta-model and fine-tuning.
 type MetaInfo struct {
-	Model  string     `json:"model"` // the meta-model: method, source, coupling, fit steps, zoo runs
-	Exact  bool       `json:"exact"` // adjoint.Exact: the memoryless schedule is exact for it
-	Config MetaConfig `json:"config"`
+	Model  string     `json:"model"`  // the meta-model: method, source, coupling, fit steps, zoo runs
+	Exact  bool       `json:"exact"`  // adjoint.Exact: the memoryless schedule is exact for it
+	Config MetaConfig `json:"config"` // as run: StartAuto resolved to the chosen start time
+	// Calibration (StartAuto) is the candidates' agreement with f on P-train at each start time
+	// tried, up to the one chosen.
+	Calibration []StartAgreement `json:"calibration,omitempty"`
+}
+
+// StartAgreement is the mean agreement with f on P-train of candidates started at StartTime.
+type StartAgreement struct {
+	StartTime float64 `json:"start_time"`
+	Agreement float64 `json:"agreement"`
 }
 
 // MetaFlowConfig is the meta-model configuration meta-detectron fits by default: flow matching
@@ -151,8 +191,14 @@ func RunMeta(ctx context.Context, base *Base, meta *flow.Model, bench Bench, siz
 	if err != nil {
 		return nil, err
 	}
+	var calib []StartAgreement
+	if mc.StartTime == StartAuto {
+		if mc.StartTime, calib, err = e.chooseStart(meta, mc, cfg.Seed); err != nil {
+			return nil, err
+		}
+	}
 	mcfg := meta.Config
-	res.Meta = &MetaInfo{Model: fmt.Sprintf("%s source=%s coupling=%s predict=%s width=%d, %d steps on %d runs", mcfg.Method, mcfg.Source, mcfg.Coupling,
+	res.Meta = &MetaInfo{Calibration: calib, Model: fmt.Sprintf("%s source=%s coupling=%s predict=%s width=%d, %d steps on %d runs", mcfg.Method, mcfg.Source, mcfg.Coupling,
 		mcfg.Predict, mcfg.Net.Width, meta.Steps, meta.Base.Runs), Exact: adjoint.Exact(meta), Config: mc}
 	label := fmt.Sprintf("meta-detectron %s", bench.Name)
 	total := 2 * trials * len(sizes)
@@ -162,12 +208,22 @@ func RunMeta(ctx context.Context, base *Base, meta *flow.Model, bench Bench, siz
 		t0 := time.Now()
 		all := e.drawTrials(cfg.Seed, si, n, trials, bench.Null.N, bench.Alt.N)
 		hists := make([]metaHistory, len(all))
+		agree := make([]float64, len(all))
+		var near *nearScorer
+		if mc.StartTime > 0 {
+			near = e.nearScorer(all[0], e.metaLambda(all[0]))
+		}
 		for i, t := range all {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
 			bar.SetInfo(fmt.Sprintf("|Q|=%d, trial %d of %d", n, i+1, len(all)))
-			if hists[i], err = e.metaTrial(ctx, meta, t, mc); err != nil {
+			if near != nil {
+				hists[i], agree[i], err = e.nearTrial(ctx, meta, t, mc, near)
+			} else {
+				hists[i], err = e.metaTrial(ctx, meta, t, mc)
+			}
+			if err != nil {
 				return nil, err
 			}
 			bar.Add(1)
@@ -179,7 +235,10 @@ func RunMeta(ctx context.Context, base *Base, meta *flow.Model, bench Bench, siz
 			if i >= trials {
 				tr = &sr.Alt[i-trials]
 			}
-			tr.CDCLoss, tr.Seconds = hists[i].loss, hists[i].seconds
+			tr.CDCLoss, tr.Seconds, tr.PAgreement = hists[i].loss, hists[i].seconds, agree[i]
+			if i < trials {
+				sr.PAgreementNull += agree[i] / float64(trials)
+			}
 			for _, c := range hists[i].counts {
 				tr.DisagreementHistory = append(tr.DisagreementHistory, float64(n-c[len(c)-1]))
 			}
@@ -203,11 +262,7 @@ type metaHistory struct {
 // CDCs of the last iteration.
 func (e *engine) metaTrial(ctx context.Context, meta *flow.Model, t *trial, mc MetaConfig) (metaHistory, error) {
 	start := time.Now()
-	lam := e.cfg.Lambda
-	if lam == 0 {
-		lam = 1 / float64(t.size+1)
-	}
-	r := e.cdcReward(t, lam)
+	r := e.cdcReward(t, e.metaLambda(t))
 	acfg, err := mc.tune(t.seed)
 	if err != nil {
 		return metaHistory{}, err
@@ -234,6 +289,15 @@ func (e *engine) metaTrial(ctx context.Context, meta *flow.Model, t *trial, mc M
 	t.count, t.ent, t.members = h.counts[last], h.ent[last], k+1
 	h.seconds = time.Since(start).Seconds()
 	return h, nil
+}
+
+// metaLambda is ℓ_cdc's λ for a meta-detectron trial: Config.Lambda, or 1/(|Q|+1) (a reward on
+// one minibatch has no epoch over which to spread Detectron's per-point weighting).
+func (e *engine) metaLambda(t *trial) float64 {
+	if e.cfg.Lambda != 0 {
+		return e.cfg.Lambda
+	}
+	return 1 / float64(t.size+1)
 }
 
 // iterationCurve evaluates both tests on the CDCs of every fine-tuning iteration.
@@ -312,6 +376,12 @@ func (r *cdcReward) Inputs(rng *rand.Rand) ([]*tensors.Tensor, error) {
 
 // Graph returns −ℓ_cdc [N] of the N nets theta [N,P] and the ensemble statistics.
 func (r *cdcReward) Graph(theta *Node, in []*Node) (*Node, []*Node) {
+	reward, _, metrics := r.graph(theta, in)
+	return reward, metrics
+}
+
+// graph is Graph plus each net's agreement with f on the P minibatch [N].
+func (r *cdcReward) graph(theta *Node, in []*Node) (reward, agree *Node, metrics []*Node) {
 	e := r.e
 	trainX, trainY, idx, poolX, poolY, q, scale, shift, fProbs := in[0], in[1], in[2], in[3], in[4], in[5], in[6], in[7], in[8]
 	g := theta.Graph()
@@ -326,12 +396,12 @@ func (r *cdcReward) Graph(theta *Node, in []*Node) (*Node, []*Node) {
 	yQ := BroadcastToDims(InsertAxes(Gather(poolY, InsertAxes(q, -1)), 0), m, nq)
 	mask := Ones(g, shapes.Make(dtypes.Float32, m, nq))
 	lambda := BroadcastToDims(Scalar(g, dtypes.Float32, r.lambda), m)
-	reward := Neg(CDCLoss(lP, yP, lQ, yQ, mask, lambda))
+	reward = Neg(CDCLoss(lP, yP, lQ, yQ, mask, lambda))
+	agree = agreementGraph(StopGradient(lP), yP)
 
 	k := e.cfg.Ensemble
 	cdcs := StopGradient(SliceAxis(lQ, 0, AxisRange(0, k))) // [K, Q, C]
 	dis := ConvertDType(NotEqual(ArgMax(cdcs, -1, yQ.DType()), SliceAxis(yQ, 0, AxisRange(0, k))), dtypes.Float32)
-	var metrics []*Node
 	for j := 1; j <= k; j++ {
 		rejected := ReduceAllSum(ReduceMax(SliceAxis(dis, 0, AxisRange(0, j)), 0))
 		metrics = append(metrics, BroadcastToDims(Sub(Scalar(g, dtypes.Float32, float64(nq)), rejected), m))
@@ -341,5 +411,5 @@ func (r *cdcReward) Graph(theta *Node, in []*Node) (*Node, []*Node) {
 	for j := range nq {
 		metrics = append(metrics, BroadcastToDims(Reshape(SliceAxis(ent, 0, AxisElem(j))), m))
 	}
-	return reward, metrics
+	return reward, agree, metrics
 }

@@ -134,21 +134,26 @@ func tinyMeta(t *testing.T) (*Base, *flow.Model) {
 	return tiny.base, tiny.meta
 }
 
-// Meta-detectron end to end on a tiny setting: the Result has one entry per |Q| with both
-// hypotheses' trials, per-iteration histories (iteration 0 is the base meta-model) and a test
-// per iteration; the same seed gives the same trials.
-func TestRunMetaTiny(t *testing.T) {
+// tinyMetaRun returns a run of meta-detectron with mc on the tiny setting: 3 trials per
+// hypothesis at |Q| = 5, an ensemble of 2.
+func tinyMetaRun(t *testing.T, mc MetaConfig) func() *Result {
 	base, meta := tinyMeta(t)
 	bench := Bench{Name: "far", Train: blobs(256, 1, false), Null: blobs(60, 3, false), Alt: blobs(60, 4, true)}
 	cfg := Config{Ensemble: 2, BatchSize: 32, Seed: 3}
-	mc := MetaConfig{Updates: 2, Batch: 4, Steps: 4, Times: 2}
-	run := func() *Result {
+	return func() *Result {
 		res, err := RunMeta(context.Background(), base, meta, bench, []int{5}, 3, cfg, mc, Options{Progress: io.Discard})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return res
 	}
+}
+
+// Meta-detectron end to end on a tiny setting: the Result has one entry per |Q| with both
+// hypotheses' trials, per-iteration histories (iteration 0 is the base meta-model) and a test
+// per iteration; the same seed gives the same trials.
+func TestRunMetaTiny(t *testing.T) {
+	run := tinyMetaRun(t, MetaConfig{Updates: 2, Batch: 4, Steps: 4, Times: 2})
 	res := run()
 	if res.Method != "meta" || res.Meta == nil || !res.Meta.Exact || len(res.Sizes) != 1 {
 		t.Fatalf("result %+v", res)
@@ -220,6 +225,60 @@ func TestROCArea(t *testing.T) {
 		}
 		if fpr[len(fpr)-1] != 1 || tpr[len(tpr)-1] != 1 || math.Abs(area-AUROC(null, alt)) > 1e-12 {
 			t.Fatalf("null %v alt %v: area %v, AUROC %v, ends (%v,%v)", null, alt, area, AUROC(null, alt), fpr[len(fpr)-1], tpr[len(tpr)-1])
+		}
+	}
+}
+
+// Meta-detectron near f: CDCs sampled from f noised to StartTime, the best Ensemble of Batch by
+// ℓ_cdc. Each trial has two iterations (as generated, then selected), the selected CDCs' mean
+// ℓ_cdc is never above the unselected first Ensemble's, the P agreement is a fraction, and the
+// same seed gives the same trials.
+func TestRunMetaNear(t *testing.T) {
+	run := tinyMetaRun(t, MetaConfig{Batch: 6, Steps: 10, StartTime: 0.7})
+	res := run()
+	s := res.Sizes[0]
+	if len(s.Iterations) != 2 || !(s.PAgreementNull > 0 && s.PAgreementNull <= 1) || res.Meta.Config.StartTime != 0.7 {
+		t.Fatalf("size result: %d iterations, null P agreement %v, config %+v", len(s.Iterations), s.PAgreementNull, res.Meta.Config)
+	}
+	for _, tr := range append(slices.Clone(s.Null), s.Alt...) {
+		if len(tr.Counts) != 3 || len(tr.CDCLoss) != 2 || tr.CDCLoss[1] > tr.CDCLoss[0] || !(tr.PAgreement > 0 && tr.PAgreement <= 1) ||
+			tr.Disagreement != tr.DisagreementHistory[1] {
+			t.Errorf("trial %+v", tr)
+		}
+	}
+	again := run()
+	for i, tr := range again.Sizes[0].Null {
+		if !slices.Equal(tr.Counts, s.Null[i].Counts) || !slices.Equal(tr.CDCLoss, s.Null[i].CDCLoss) || tr.PAgreement != s.Null[i].PAgreement {
+			t.Fatalf("same seed, different null trial %d: %+v vs %+v", i, tr, s.Null[i])
+		}
+	}
+	if _, err := (MetaConfig{StartTime: 1}).Defaults(Config{Ensemble: 2}); err == nil || !strings.Contains(err.Error(), "start time must be in [0, 1)") {
+		t.Errorf("start time 1: %v", err)
+	}
+}
+
+// StartAuto chooses the earliest start time whose candidates agree with f on MinAgreement of
+// P-train: every start tried before it fell short, and the one chosen reached it (or is the grid's
+// last). A low bar stops at the grid's first time.
+func TestRunMetaStartAuto(t *testing.T) {
+	for _, minAgree := range []float64{0.01, 0.995} {
+		res := tinyMetaRun(t, MetaConfig{Batch: 4, Steps: 10, StartTime: StartAuto, MinAgreement: minAgree})()
+		m := res.Meta
+		if len(m.Calibration) == 0 || m.Config.StartTime != m.Calibration[len(m.Calibration)-1].StartTime {
+			t.Fatalf("min %v: config start %v, calibration %+v", minAgree, m.Config.StartTime, m.Calibration)
+		}
+		for i, c := range m.Calibration {
+			if c.StartTime != StartGrid[i] || !(c.Agreement >= 0 && c.Agreement <= 1) {
+				t.Errorf("min %v: calibration %d %+v", minAgree, i, c)
+			}
+			last := i == len(m.Calibration)-1
+			if !last && c.Agreement >= minAgree || last && i < len(StartGrid)-1 && c.Agreement < minAgree {
+				t.Errorf("min %v: start %v has agreement %v (chosen: %v)", minAgree, c.StartTime, c.Agreement, last)
+			}
+		}
+		t.Logf("min agreement %v: %+v", minAgree, m.Calibration)
+		if minAgree == 0.01 && len(m.Calibration) != 1 {
+			t.Errorf("a bar of 0.01 tried %d start times", len(m.Calibration))
 		}
 	}
 }

@@ -72,6 +72,8 @@ type SizeResult struct {
 	// Iterations (meta-detectron only) follows both tests and ℓ_cdc over the fine-tuning
 	// iterations: entry i uses the CDCs generated after i updates (paper Figure 4).
 	Iterations []IterStat `json:"iterations,omitempty"`
+	// PAgreementNull (meta-detectron near f) is Trial.PAgreement averaged over the null trials.
+	PAgreementNull float64 `json:"p_agreement_null,omitempty"`
 }
 
 // Test is one statistic's power: the operating point at FPR ≤ alpha (see Operating) and the
@@ -100,7 +102,10 @@ type Trial struct {
 	CDCLoss             []float32 `json:"cdc_loss,omitempty"`
 	DisagreementHistory []float64 `json:"disagreement_history,omitempty"`
 	Seconds             float64   `json:"seconds,omitempty"` // meta-detectron: this trial's wall time
-	entropyValues       []float64
+	// PAgreement (meta-detectron near f) is the CDCs' mean agreement with f on the trial's P
+	// minibatch: f's own is 1, and CDCs that keep ≥ 0.9 of it on null trials are constrained.
+	PAgreement    float64 `json:"p_agreement,omitempty"`
+	entropyValues []float64
 }
 
 // Run runs Detectron: for each |Q| in sizes, `trials` Q sets from the null pool and as many from

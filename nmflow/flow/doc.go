@@ -25,7 +25,10 @@
 // conditional target u = x1 − x0 (Config.Predict = PredictVelocity), or on x1 through an
 // endpoint prediction whose velocity is (D − x_t)/(1 − t) (PredictTarget, the default: the network
 // then only denoises towards trained weights, and need not carry the source draw through). Sampling integrates
-// dx/dt = v_φ(x, t) from t = 0 to 1 with package solve (Euler, midpoint, RK4, Dopri5).
+// dx/dt = v_φ(x, t) from t = 0 to 1 with package solve (Euler, midpoint, RK4, Dopri5), or,
+// SDEdit-style, from an intermediate time t0 (SampleOptions.StartTime) with a given net f noised
+// along the straight path, x_t0 = t0·f + (1 − t0)·x0 (SampleOptions.Near): nets near f, the
+// closer the later t0.
 //
 // The pieces:
 //

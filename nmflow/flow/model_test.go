@@ -295,11 +295,7 @@ func TestSampleFrom(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var worst float64
-	for i, w := range s.Weights {
-		worst = math.Max(worst, math.Abs(float64(w-again.Weights[i])))
-	}
-	if worst > 1e-4 {
+	if worst := maxAbsDiff(s.Weights, again.Weights); worst > 1e-4 {
 		t.Errorf("starting from a sample's own inits moved its weights by up to %g", worst)
 	}
 	own := z.Checkpoint(0)[:5*z.Params]

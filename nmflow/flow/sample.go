@@ -15,8 +15,9 @@ import (
 	"github.com/nmflow/nmflow/nmflow/traj"
 )
 
-// Sampling: source draws (or given starting points) integrated from t = 0 to 1 with package
-// solve over the EMA weights' velocity field; JKO's explicit steps; Samples back in raw space.
+// Sampling: source draws (or given starting points) integrated from t = 0 (or StartTime) to 1
+// with package solve over the EMA weights' velocity field; JKO's explicit steps; Samples back in
+// raw space.
 
 // SampleOptions choose the solver and what to keep.
 type SampleOptions struct {
@@ -28,8 +29,19 @@ type SampleOptions struct {
 	At []float64
 	// From, if set, holds the n starting points [n,P] in raw (PyTorch) space instead of source
 	// draws, e.g. a zoo's own inits (checkpoint 0) to ask how well a Kaiming-source model retraces
-	// the runs it was fitted on. Seed is then unused.
+	// the runs it was fitted on; with StartTime, the states at StartTime. Seed is then unused.
 	From []float32
+	// StartTime t0 ∈ [0, 1] starts the ODE at t0 instead of 0, from From or, SDEdit-style (Meng et
+	// al., ICLR 2022), from Near noised along the straight path: x_t0 = t0·Near + (1 − t0)·x0 with
+	// x0 the source draws of Seed, in the model's normalized space. A fixed-step method takes
+	// max(1, round(Steps·(1 − t0))) steps, the step size of the full grid. t0 = 0 with Near is the
+	// usual sampler, bit for bit; t0 = 1 returns the starting states unchanged. The noising is
+	// the marginal of CFM's straight path with independent coupling (σ = 0); for a coupled or
+	// MMFM model it is an approximation, and a JKO model refuses it.
+	StartTime float64
+	// Near holds one net [P] (all n samples start near it) or n nets [n,P], in raw space: the
+	// nets StartTime noises. Set Near or From, not both.
+	Near []float32
 	// Cond, for a conditional model (Config.Cond), generates for the task of Cond.Support with
 	// guidance weight Cond.Guidance. nil: the unconditional field v(x,t;∅).
 	Cond *Condition
@@ -41,7 +53,7 @@ type SampleOptions struct {
 type Samples struct {
 	N, P    int
 	Weights []float32   // [N,P] at t = 1
-	Inits   []float32   // [N,P] the source draws at t = 0 (raw space for the Kaiming source)
+	Inits   []float32   // [N,P] the starting states: source draws at t = 0, or the states at StartTime
 	Path    [][]float32 // optional snapshots [N,P] in raw space, at Times
 	Times   []float64
 	// Marginals[i] is the state [N,P] in raw space at SampleOptions.At[i].
@@ -62,7 +74,19 @@ func (m *Model) Sample(n int, opt SampleOptions) (*Samples, error) {
 	if opt.Cond != nil && m.Config.Cond == nil {
 		return nil, fmt.Errorf("flow: the model is unconditional (fitted without Config.Cond); sample it without a Condition")
 	}
+	t0 := opt.StartTime
+	switch {
+	case !(t0 >= 0 && t0 <= 1):
+		return nil, fmt.Errorf("flow: SampleOptions.StartTime must be in [0, 1], got %v", t0)
+	case opt.Near != nil && opt.From != nil:
+		return nil, fmt.Errorf("flow: set SampleOptions.Near (nets to noise to StartTime) or From (the states at StartTime), not both")
+	case t0 > 0 && opt.Near == nil && opt.From == nil:
+		return nil, fmt.Errorf("flow: SampleOptions.StartTime %v needs the states there: set Near (nets noised to StartTime) or From", t0)
+	}
 	if m.Config.Method == MethodJKO {
+		if t0 > 0 || opt.Near != nil {
+			return nil, fmt.Errorf("flow: a %s model moves in fixed steps from its source; it cannot start at StartTime or Near a net", MethodJKO)
+		}
 		return m.sampleJKO(n, opt)
 	}
 	so := opt.Solve
@@ -88,10 +112,21 @@ func (m *Model) Sample(n int, opt SampleOptions) (*Samples, error) {
 		}
 	}
 	start := time.Now()
-	if len(opt.At) > 0 {
-		return m.sampleAt(sv, tail, x0, n, p, so, opt.At, start)
+	if t0 == 1 { // nothing to integrate: the starting states, as given
+		if len(opt.At) > 0 {
+			return nil, fmt.Errorf("flow: sampling times must be in (StartTime, 1]; StartTime is 1, so leave At empty")
+		}
+		out := &Samples{N: n, P: p, Inits: m.rawStart(x0, n, opt)}
+		out.Weights = append([]float32(nil), out.Inits...)
+		return out, nil
 	}
-	so.T0, so.T1 = 0, 1
+	if len(opt.At) > 0 {
+		return m.sampleAt(sv, tail, x0, n, p, so, opt.At, t0, start)
+	}
+	if t0 > 0 {
+		so.Steps = max(1, int(math.Round(float64(so.Steps)*(1-t0))))
+	}
+	so.T0, so.T1 = t0, 1
 	res, err := integrate(sv, tail, tensors.FromFlatDataAndDimensions(x0, n, p), so)
 	if err != nil {
 		return nil, err
@@ -176,11 +211,14 @@ func integrate(sv, tail *solve.Solver, x *tensors.Tensor, so solve.Options) (*so
 	return res, nil
 }
 
-// startPoints returns Sample's n starting points in normalized space: opt.From normalized, or
-// draws from the source law.
+// startPoints returns Sample's n starting points in normalized space: opt.From normalized, draws
+// from the source law, or those draws moved towards opt.Near (SampleOptions.StartTime).
 func (m *Model) startPoints(n int, opt SampleOptions) ([]float32, error) {
 	p := m.Base.Layout.Size()
 	x0 := make([]float32, n*p)
+	if opt.Near != nil && len(opt.Near) != p && len(opt.Near) != n*p {
+		return nil, fmt.Errorf("flow: SampleOptions.Near holds %d values, want one net (%d parameters) or %d nets × %d = %d", len(opt.Near), p, n, p, n*p)
+	}
 	if opt.From != nil {
 		if len(opt.From) != n*p {
 			return nil, fmt.Errorf("flow: SampleOptions.From holds %d values, want %d nets × %d parameters = %d", len(opt.From), n, p, n*p)
@@ -193,23 +231,56 @@ func (m *Model) startPoints(n int, opt SampleOptions) ([]float32, error) {
 	if err := src.Sample(rand.New(rand.NewPCG(opt.Seed, 0x73616d706c65)), x0); err != nil { // "sample"
 		return nil, err
 	}
+	if opt.Near != nil {
+		near := m.nearRows(n, opt.Near)
+		m.Norm.Forward(near)
+		a, b := float32(opt.StartTime), float32(1-opt.StartTime)
+		for i := range x0 {
+			x0[i] = a*near[i] + b*x0[i]
+		}
+	}
 	return x0, nil
 }
 
-// sampleAt integrates interval by interval through the times at, keeping the state at each.
-func (m *Model) sampleAt(sv, tail *solve.Solver, x0 []float32, n, p int, so solve.Options, at []float64, start time.Time) (*Samples, error) {
+// nearRows is Near repeated to n rows [n,P] (a copy).
+func (m *Model) nearRows(n int, near []float32) []float32 {
+	if len(near) == n*m.Base.Layout.Size() {
+		return append([]float32(nil), near...)
+	}
+	out := make([]float32, 0, n*len(near))
+	for range n {
+		out = append(out, near...)
+	}
+	return out
+}
+
+// rawStart is the starting states in raw space at StartTime = 1: Near or From as given, not
+// through the normalizer's round trip.
+func (m *Model) rawStart(x0 []float32, n int, opt SampleOptions) []float32 {
+	if opt.Near != nil {
+		return m.nearRows(n, opt.Near)
+	}
+	if opt.From != nil {
+		return append([]float32(nil), opt.From...)
+	}
+	m.Norm.Inverse(x0)
+	return x0
+}
+
+// sampleAt integrates interval by interval from t0 through the times at, keeping the state at each.
+func (m *Model) sampleAt(sv, tail *solve.Solver, x0 []float32, n, p int, so solve.Options, at []float64, t0 float64, start time.Time) (*Samples, error) {
 	if so.KeepPath {
 		return nil, fmt.Errorf("flow: KeepPath and At cannot be combined; ask for the times you need in At")
 	}
 	for i, a := range at {
-		if !(a > 0 && a <= 1) || (i > 0 && !(a > at[i-1])) {
-			return nil, fmt.Errorf("flow: sampling times must increase within (0, 1], got %v", at)
+		if !(a > t0 && a <= 1) || (i > 0 && !(a > at[i-1])) {
+			return nil, fmt.Errorf("flow: sampling times must increase within (%g, 1], got %v", t0, at)
 		}
 	}
 	out := &Samples{N: n, P: p}
 	x := tensors.FromFlatDataAndDimensions(x0, n, p)
 	steps := so.Steps
-	prev := 0.0
+	prev := t0
 	for _, a := range append(append([]float64(nil), at...), 1) {
 		if a <= prev { // 1 already reached
 			continue

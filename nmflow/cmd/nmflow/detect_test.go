@@ -70,6 +70,7 @@ func TestDetectCommandErrors(t *testing.T) {
 	}{
 		{[]string{"--method", "meta", "--ensemble", "5", "--ft-batch", "3"}, "at least the ensemble size"},
 		{[]string{"--method", "knn"}, "unknown --method"},
+		{[]string{"--method", "meta", "--start-time", "1"}, "bad --start-time"},
 		{[]string{"--q-sizes", "10,x"}, "bad --q-sizes"},
 		{[]string{"--trials", "1"}, "--trials must be ≥ 2"},
 		{[]string{"--steps", "-1"}, "--steps must be ≥ 0"},
@@ -94,7 +95,7 @@ func TestDetectCommandMeta(t *testing.T) {
 	meta := filepath.Join(t.TempDir(), "meta")
 	args := []string{"detect", "--method", "meta", "--dataset", "uci-heart", "--dir", dir, "--q-sizes", "10", "--trials", "2", "--ensemble", "2",
 		"--base-epochs", "3", "--meta", meta, "--meta-runs", "4", "--meta-steps", "20", "--meta-width", "16",
-		"--ft-updates", "1", "--ft-batch", "2", "--ft-steps", "3", "--seed", "1"}
+		"--ft-updates", "1", "--ft-batch", "2", "--ft-steps", "3", "--seed", "1", "--start-time", "0"}
 	code, stdout, errs := runCLI(t, append(args, "--json")...)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
@@ -123,6 +124,12 @@ func TestDetectCommandMeta(t *testing.T) {
 	code, stdout, errs = runCLI(t, args...)
 	if code != 0 || !strings.Contains(stdout, "meta on uci-heart") {
 		t.Fatalf("second run (loading --meta): exit %d, %s %s", code, stdout, errs)
+	}
+	// Near f (the default start time): candidates from f noised to t0, with their P agreement.
+	code, stdout, errs = runCLI(t, append(args[:len(args)-2], "--ft-batch", "4")...)
+	if code != 0 || !strings.Contains(stdout, "nets sampled from f noised to t = ") || !strings.Contains(stdout, "start 0.30: candidates agree with f on") ||
+		!strings.Contains(stdout, "null CDCs agree with f on") {
+		t.Fatalf("near f: exit %d, %s %s", code, stdout, errs)
 	}
 	code, _, errs = runCLI(t, append(args, "--hidden", "8")...)
 	if code == 0 || !strings.Contains(errs, "fit the meta-model on a zoo of f's architecture") {

@@ -121,7 +121,7 @@ func TestNonsenseFlagValuesAreRefusedAtParse(t *testing.T) {
 		{"--hidden must be ≥ 1, got 0", []string{"tasks", "--tasks", "mnist", "--hidden", "0", "--out", filepath.Join(d, "t")}},
 		{"--rtol 1e-30", []string{"sample", "--solver", "dopri5", "--rtol", "1e-30", "--out", filepath.Join(d, "g")}},
 		{"--guidance must be a finite number", []string{"sample", "--guidance", "NaN"}},
-		{"--steps must be ≥ 1, got 0", []string{"detect", "--steps", "0"}},
+		{"--ensemble must be ≥ 1, got 0", []string{"detect", "--ensemble", "0"}}, // --steps 0 is valid: --epochs passes
 		{"--alpha must be > 0", []string{"detect", "--alpha", "0"}},
 		{"--lambda must be a finite number", []string{"finetune", "--lambda", "NaN", "--out", filepath.Join(d, "ft")}},
 	}
