@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -290,26 +291,58 @@ func TestHeartFillMissing(t *testing.T) {
 	}
 }
 
-// Where the real UCI files are at hand (a uci-heart/ or heart+disease/ folder of the shared
-// datasets), they hold Detectron's 920 patients: every row without a missing value is one of
-// its rows, as a multiset within in-distribution and ood, and every other row matches one of
-// the remaining rows on the values it has (Detectron filled the rest with estimates).
+// The UCI route and Detectron's CSVs hold the same 920 patients: every UCI row without a missing
+// value is one of Detectron's rows (a multiset, within in-distribution and ood), and every other
+// row matches one of the remaining rows on the values it has (Detectron filled the rest with
+// estimates). Always checked on UCI files written from the committed CSVs, with a quarter of the
+// chol and trestbps cells blanked to "?"; a changed value must be caught. Where the real UCI files
+// sit in ../shared (uci-heart/ or heart+disease/), they are compared too: by hand, 744 complete rows
+// are equal and 176 match on their observed values.
 func TestUCIHeartFilesHoldDetectronsRows(t *testing.T) {
+	csv := detectronHeartRows(t)
+	fs := fileSet{}
+	for ood, rows := range csv {
+		var b strings.Builder
+		for i, r := range rows {
+			v := make([]string, 14)
+			for j, x := range r[:9] {
+				v[j] = strconv.FormatFloat(x, 'g', -1, 64)
+			}
+			if i%4 == 1 {
+				v[3+i%8/4] = "?" // trestbps or chol
+			}
+			v[9], v[10], v[11], v[12], v[13] = "1.0", "2", "?", "?", strconv.Itoa(int(r[9])*(1+i%4))
+			b.WriteString(strings.Join(v, ",") + "\n")
+		}
+		name := map[bool]string{false: "processed.cleveland.data", true: "processed.va.data"}[ood]
+		fs[name] = []byte(b.String())
+	}
+	uci := uciHeartRows(t, fs)
+	if err := matchHeartRows(uci, csv); err != nil {
+		t.Fatalf("UCI files written from Detectron's rows: %v", err)
+	}
+	changed := map[bool][][]float64{false: slices.Clone(csv[false]), true: csv[true]}
+	changed[false][0] = slices.Clone(changed[false][0])
+	changed[false][0][0]++ // age
+	if err := matchHeartRows(uci, changed); err == nil {
+		t.Error("a changed age was not caught")
+	}
+
 	root := filepath.Join("..", "..", "..", "shared", "datasets")
-	var fs fileSet
 	for _, sub := range []string{"uci-heart", "heart+disease", "heart-disease"} {
-		if got, err := uciHeartSpec.readFolderFiles(filepath.Join(root, sub), true); err == nil {
-			fs = got
-			break
+		if real, err := uciHeartSpec.readFolderFiles(filepath.Join(root, sub), true); err == nil {
+			if err := matchHeartRows(uciHeartRows(t, real), csv); err != nil {
+				t.Errorf("the real UCI files in %s: %v", sub, err)
+			}
+			return
 		}
 	}
-	if fs == nil {
-		t.Skipf("the UCI files are not in %s (compared by hand: 744 complete rows equal, 176 match on their observed values)", root)
-	}
-	sameRowsAsDetectron(t, fs)
+	t.Logf("the real UCI files are not in %s: compared only the files written from Detectron's rows", root)
 }
 
-func sameRowsAsDetectron(t *testing.T, fs fileSet) {
+// detectronHeartRows reads the committed Detectron CSVs: rows of 9 features and the label, by
+// whether they are ood.
+func detectronHeartRows(t *testing.T) map[bool][][]float64 {
 	t.Helper()
 	csv := map[bool][][]float64{}
 	for _, s := range heartSplits {
@@ -325,8 +358,17 @@ func sameRowsAsDetectron(t *testing.T, fs fileSet) {
 			csv[s.name == "ood_test"] = append(csv[s.name == "ood_test"], append(slices.Clone(x[i*9:(i+1)*9]), float64(l)))
 		}
 	}
+	return csv
+}
+
+// uciHeartRows parses the UCI files present in fs the same way, missing values as NaN.
+func uciHeartRows(t *testing.T, fs fileSet) map[bool][][]float64 {
+	t.Helper()
 	uci := map[bool][][]float64{}
 	for _, f := range heartUCIFiles {
+		if fs[f.name] == nil {
+			continue
+		}
 		rows, err := parseHeartUCI(fs[f.name])
 		if err != nil {
 			t.Fatal(err)
@@ -335,6 +377,12 @@ func sameRowsAsDetectron(t *testing.T, fs fileSet) {
 			uci[heartOOD[f.name]] = append(uci[heartOOD[f.name]], append(slices.Clone(rows.x[i*9:(i+1)*9]), float64(l)))
 		}
 	}
+	return uci
+}
+
+// matchHeartRows pairs every UCI row with a distinct CSV row equal on its observed values,
+// complete rows first, so a partial row cannot take a complete row's twin.
+func matchHeartRows(uci, csv map[bool][][]float64) error {
 	same := func(u, c []float64) bool {
 		for j := range u {
 			if !math.IsNaN(u[j]) && u[j] != c[j] {
@@ -344,21 +392,21 @@ func sameRowsAsDetectron(t *testing.T, fs fileSet) {
 		return true
 	}
 	for _, ood := range []bool{false, true} {
-		left := csv[ood]
+		left := slices.Clone(csv[ood])
 		if len(left) != len(uci[ood]) {
-			t.Fatalf("ood=%v: %d CSV rows, %d UCI rows", ood, len(left), len(uci[ood]))
+			return fmt.Errorf("ood=%v: %d CSV rows, %d UCI rows", ood, len(left), len(uci[ood]))
 		}
-		// Complete rows first, so a partial row cannot take a complete row's twin.
 		rows := slices.Clone(uci[ood])
 		slices.SortStableFunc(rows, func(a, b []float64) int { return countNaN(a) - countNaN(b) })
 		for _, u := range rows {
 			i := slices.IndexFunc(left, func(c []float64) bool { return same(u, c) })
 			if i < 0 {
-				t.Fatalf("ood=%v: UCI row %v is none of Detectron's rows", ood, u)
+				return fmt.Errorf("ood=%v: UCI row %v is none of Detectron's rows", ood, u)
 			}
 			left = slices.Delete(left, i, i+1)
 		}
 	}
+	return nil
 }
 
 func countNaN(v []float64) int {
