@@ -42,7 +42,7 @@ func runInitBench(args []string, stdout, stderr io.Writer) error {
 	seed := fs.Uint64("seed", 0, "seed (minibatch order, train subset, baseline init draws)")
 	out := fs.String("out", "", "write the result as JSON to this file and the table as text beside it (.txt)")
 	asJSON := fs.Bool("json", false, "print the JSON result on stdout")
-	transfer := fs.String("transfer", "auto", "prepare the generated nets for another task (redraw the output layer, rescale the layers below to the init law's scale: downstream.ForTransfer): auto (when --dataset is not the generated nets' own), on or off")
+	transfer := fs.String("transfer", "auto", "prepare the generated nets for another task (redraw the output layer, center every unit below and rescale it to the init law's scale: downstream.ForTransfer): auto (when --dataset is not the generated nets' own), on or off")
 	keep := fs.Float64("keep", downstream.DefaultKeep, "with --transfer: weight of the generated features below the output layer, mixed with a fresh init draw at the init law's scale (0: init-law nets, 1: the generated features at init scale)")
 	lrCut, maxCuts := lrCutFlags(fs, "a net")
 	if err := parse(fs, args, 0); err != nil {
@@ -117,7 +117,7 @@ func runInitBench(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		sets = []downstream.Set{gen, raw, base}
-		fmt.Fprintf(stderr, "nmflow init-bench: generated nets prepared for transfer: output layer redrawn from %s, layers below rescaled to its scale, keep %g (--transfer off to compare them as sampled only)\n", law, *keep)
+		fmt.Fprintf(stderr, "nmflow init-bench: generated nets prepared for transfer: output layer redrawn from %s, units below centered and rescaled to its scale, keep %g (--transfer off to compare them as sampled only)\n", law, *keep)
 	}
 	cfg := downstream.Config{Steps: *steps, Points: *points, Train: zoo.Config{
 		Arch: g.Meta.Arch, BatchSize: *batch, Optimizer: *optim, LR: *lr, Momentum: *momentum, WeightDecay: *wd,
