@@ -40,7 +40,7 @@ func runFinetune(args []string, stdout, stderr io.Writer) error {
 	standardize := fs.Bool("standardize", true, "measure the reward in units of its spread s over the base model's samples (measured once at the start, recorded in finetune.json); false: λ applies to r in nats per image")
 	steps := fs.Int("steps", 20, "SDE steps per trajectory")
 	times := fs.Int("times", 8, "loss times drawn per trajectory")
-	batch := fs.Int("batch", 16, "trajectories per iteration")
+	batch := fs.Int("batch", 32, "trajectories per iteration")
 	iters := fs.Int("iters", 120, "iterations")
 	lr := fs.Float64("lr", 3e-3, "Adam learning rate")
 	decay := fs.Bool("decay", true, "cosine decay of the learning rate to 0 over the iterations")
