@@ -69,9 +69,16 @@ func (t *trainer) batch(s int, sc *scratch, xt, target []float32) error {
 			// One consecutive pair (x_j, x_{j+1}) per row, picked by the row's uniform draw: ∇V
 			// is fitted at x_j, where the explicit sampler evaluates it (METHODS.md §4).
 			pairs := len(sc.anchors) - 1
-			j := min(int(float64(tt[i])*float64(pairs)), pairs-1)
+			u := float64(tt[i]) * float64(pairs)
+			j := min(int(u), pairs-1)
 			copy(row(xt), sc.anchors[j])
 			copy(row(target), sc.anchors[j+1])
+			if n := t.cfg.JKO.SubSteps; n > 1 {
+				// Sub-step k of n starts at x_j + (k/n)·(x_{j+1} − x_j) on the chord, k from the
+				// same draw; the pair is shifted along the chord, so the loss is unchanged.
+				k := min(int((u-float64(j))*float64(n)), n-1)
+				shift(row(xt), row(target), float32(k)/float32(n))
+			}
 			tt[i] = float32(t.m.AnchorTimes[j+1])
 			continue
 		}
@@ -121,4 +128,13 @@ func (t *trainer) prefetch(from int, stop <-chan struct{}) <-chan stepInput {
 		}
 	}()
 	return ch
+}
+
+// shift moves the pair (a, b) by s·(b − a) along its chord, in place.
+func shift(a, b []float32, s float32) {
+	for i := range a {
+		d := s * (b[i] - a[i])
+		a[i] += d
+		b[i] += d
+	}
 }

@@ -26,7 +26,7 @@ func (t *trainer) stepGraph(scope *model.Scope, in []*Node) []*Node {
 	var vars []*model.Variable
 	var grads []*Node
 	if t.cfg.Method == MethodJKO {
-		loss = jkoLoss(vel, t.cfg, xt, target, tt)
+		loss = jkoLoss(vel, t.cfg, xt, target, tt, t.m.AnchorTimes)
 		vars = trainable(vel, g)
 		grads = Gradient(loss, varNodes(vars, g)...)
 	} else {
@@ -78,8 +78,8 @@ const (
 )
 
 // jkoLoss is the mean over the batch of ‖τ·∇V(x_k, t_{k+1}) + x_{k+1} − x_k‖² / D.
-func jkoLoss(scope *model.Scope, cfg Config, prev, next, t *Node) *Node {
-	_, grad := potential(scope, cfg, prev, t)
+func jkoLoss(scope *model.Scope, cfg Config, prev, next, t *Node, times []float64) *Node {
+	_, grad := potential(scope, cfg, prev, t, times)
 	return ReduceAllMean(Square(Add(MulScalar(grad, cfg.JKO.Tau), Sub(next, prev))))
 }
 

@@ -90,7 +90,7 @@ func TestGeneratedNetsWork(t *testing.T) {
 		frac   float64 // required fraction of the zoo's mean accuracy
 	}{
 		// Measured on this zoo (seed 1, 400 steps, width 64): CFM 84%, MMFM 56%, JKO 64% of the
-		// zoo. Their failure mode before the current defaults — nets no better than an init plus
+		// zoo; JKO with its sub-steps and per-interval shift (the defaults since) 66%. Their failure mode before the current defaults — nets no better than an init plus
 		// the zoo's mean displacement — scored 14% on a zoo like this one.
 		{flow.MethodCFM, 0.75},
 		{flow.MethodMMFM, 0.45},

@@ -332,8 +332,9 @@ func (m *Model) Generated(s *Samples, method string, seed uint64, modelDir strin
 	return &traj.Generated{Meta: meta, N: s.N, P: s.P, Weights: s.Weights}
 }
 
-// sampleJKO draws n source points and takes one explicit step x ← x − τ·∇V(x, t_{j+1}) per
-// anchor interval, keeping the state at every anchor time after the first.
+// sampleJKO draws n source points and takes JKOConfig.SubSteps explicit steps
+// x ← x − (τ/SubSteps)·∇V(x, t_{j+1}) per anchor interval j (one for older fits), keeping the
+// state at every anchor time after the first.
 func (m *Model) sampleJKO(n int, opt SampleOptions) (*Samples, error) {
 	if len(opt.At) > 0 || opt.Solve.KeepPath {
 		return nil, fmt.Errorf("flow: a %s model moves in %d fixed steps; its states at the anchor times are Samples.Marginals (do not set At or KeepPath)", MethodJKO, len(m.AnchorTimes)-1)
@@ -344,11 +345,11 @@ func (m *Model) sampleJKO(n int, opt SampleOptions) (*Samples, error) {
 		return nil, err
 	}
 	if m.jkoStep == nil {
-		cfg := m.Config
+		cfg, times := m.Config, m.AnchorTimes
 		exec, err := model.NewExec(m.be, m.sampler, func(scope *model.Scope, x, t *Node) *Node {
 			tb := BroadcastToDims(ConvertDType(t, dtypes.Float32), x.Shape().Dimensions[0])
-			_, grad := potential(scope.In("vel"), cfg, x, tb)
-			return Sub(x, MulScalar(grad, cfg.JKO.Tau))
+			_, grad := potential(scope.In("vel"), cfg, x, tb, times)
+			return Sub(x, MulScalar(grad, cfg.JKO.Tau/float64(max(1, cfg.JKO.SubSteps))))
 		})
 		if err != nil {
 			return nil, err
@@ -359,12 +360,14 @@ func (m *Model) sampleJKO(n int, opt SampleOptions) (*Samples, error) {
 	out := &Samples{N: n, P: p}
 	x := tensors.FromFlatDataAndDimensions(x0, n, p)
 	for _, tk := range m.AnchorTimes[1:] {
-		res, err := m.jkoStep.Exec(x, tensors.FromScalar(float32(tk)))
-		x.MustFinalizeAll()
-		if err != nil {
-			return nil, fmt.Errorf("flow: jko step to t=%g: %w", tk, err)
+		for range max(1, m.Config.JKO.SubSteps) {
+			res, err := m.jkoStep.Exec(x, tensors.FromScalar(float32(tk)))
+			x.MustFinalizeAll()
+			if err != nil {
+				return nil, fmt.Errorf("flow: jko step to t=%g: %w", tk, err)
+			}
+			x = res[0]
 		}
-		x = res[0]
 		raw := tensors.MustCopyFlatData[float32](x)
 		for i, v := range raw {
 			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
@@ -373,8 +376,8 @@ func (m *Model) sampleJKO(n int, opt SampleOptions) (*Samples, error) {
 		}
 		m.Norm.Inverse(raw)
 		out.Marginals = append(out.Marginals, raw)
-		out.Steps++
-		out.NFE++
+		out.Steps += max(1, m.Config.JKO.SubSteps)
+		out.NFE += max(1, m.Config.JKO.SubSteps)
 	}
 	out.Weights = append([]float32(nil), out.Marginals[len(out.Marginals)-1]...)
 	x.MustFinalizeAll()

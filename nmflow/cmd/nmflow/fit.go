@@ -33,6 +33,8 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 	sigmaMin := fs.Float64("sigma-min", 0, "mmfm: floor of the adaptive σ")
 	tau := fs.Float64("jko-tau", 1, "jko: step size τ")
 	timeDep := fs.Bool("jko-time", false, "jko: time-dependent potential V(x, t)")
+	jkoSub := fs.Int("jko-substeps", 0, fmt.Sprintf("jko: explicit steps per anchor interval, each fitted at its point of the chord between the anchors (0: %d)", flow.DefaultJKOSubSteps))
+	jkoSep := fs.String("jko-separable", flow.SeparableShift, "jko: the potential's per-coordinate term: shift (c_j·x per anchor interval), interval (c_j·x + ½Σd_ji·x_i² per interval) or shared (one c·x + ½Σd_i·x_i² for all steps: fits made before the flag existed)")
 	source := fs.String("source", flow.SourceKaiming, "source law at t=0: kaiming (the zoo's own init law) or gaussian (N(0,I) in normalized space)")
 	coupling := fs.String("coupling", flow.CouplingIndependent, "source/target coupling: independent (generalizes from fresh inits), trajectory (each run's own init: retraces the zoo's runs in-sample) or ot")
 	alignMode := fs.String("align", "", "permutation alignment of the zoo before fitting: weights (weight matching; the default) or none (the default with --condition, where it measured better)")
@@ -41,13 +43,13 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 	skew := fs.Float64("time-skew", 0, fmt.Sprintf("draw training times as t = u^skew (> 1 favours early times; default %d with --predict target, else 1)", flow.DefaultTimeSkew))
 	norm := fs.String("norm", flow.NormLayer, "weight normalization fitted on the zoo: layer, param or none")
 	target := fs.Int("target", -1, "zoo checkpoint used as x1 (negative counts from the end: -1 is the last)")
-	steps := fs.Int("steps", 0, fmt.Sprintf("optimizer steps (0: %d; with --condition: --steps-per-run per run of all the tasks)", def.Steps))
+	steps := fs.Int("steps", 0, fmt.Sprintf("optimizer steps (0: %d, jko %d; with --condition: --steps-per-run per run of all the tasks)", def.Steps, flow.DefaultJKOSteps))
 	batch := fs.Int("batch", def.BatchSize, "minibatch size")
 	lr := fs.Float64("lr", def.LR, "peak learning rate (AdamW, linear warm-up then cosine decay)")
 	warmup := fs.Int("warmup", 0, "warm-up steps (0: steps/20)")
 	wd := fs.Float64("weight-decay", def.WeightDecay, "AdamW decoupled weight decay")
 	clip := fs.Float64("clip", def.Clip, "global gradient-norm clip (negative: off)")
-	width := fs.Int("width", def.Net.Width, "velocity net hidden width")
+	width := fs.Int("width", 0, fmt.Sprintf("velocity net hidden width (0: %d, jko %d)", def.Net.Width, flow.DefaultJKOWidth))
 	skip := fs.String("net-skip", flow.SkipNone, "velocity net output skip: diag (a per-coordinate term that lets the flow move every weight) or none (the output spans only --width directions; fits made before it existed)")
 	depth := fs.Int("depth", def.Net.Depth, "velocity net residual blocks")
 	timeDim := fs.Int("time-dim", def.Net.TimeDim, "sinusoidal time-embedding size (even)")
@@ -71,8 +73,8 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 	if *steps < 0 || *batch < 1 {
 		return fmt.Errorf("--steps must be ≥ 0 (0: the default) and --batch ≥ 1 (got %d, %d)", *steps, *batch)
 	}
-	if *width < 1 || *depth < 0 {
-		return fmt.Errorf("--width must be ≥ 1 and --depth ≥ 0 (got %d, %d)", *width, *depth)
+	if *width < 0 || *depth < 0 {
+		return fmt.Errorf("--width must be ≥ 1 (0: the default) and --depth ≥ 0 (got %d, %d)", *width, *depth)
 	}
 	if *every < 1 {
 		return fmt.Errorf("--checkpoint-every must be ≥ 1, got %d", *every)
@@ -90,7 +92,7 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 		cfg.MMFM = flow.MMFMConfig{Interp: *interp, Times: *anchorTimes, Noise: *noise, SigmaMin: *sigmaMin}
 	}
 	if *method == flow.MethodJKO {
-		cfg.JKO = flow.JKOConfig{Tau: *tau, TimeDependent: *timeDep}
+		cfg.JKO = flow.JKOConfig{Tau: *tau, TimeDependent: *timeDep, Separable: *jkoSep, SubSteps: *jkoSub}
 	}
 	// flow.Config reads 0 as "use the default" for these; say so rather than silently substituting.
 	switch {

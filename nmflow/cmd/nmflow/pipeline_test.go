@@ -520,9 +520,11 @@ func TestFitMMFMAndJKO(t *testing.T) {
 		method string
 		extra  []string
 		solver string
+		steps  string // solver_steps recorded; "" not checked
 	}{
-		{"mmfm", []string{"--interp", "cubic", "--noise", "adaptive", "--sigma", "0.1"}, "rk4"},
-		{"jko", []string{"--jko-tau", "0.5", "--jko-time"}, "jko"},
+		{"mmfm", []string{"--interp", "cubic", "--noise", "adaptive", "--sigma", "0.1"}, "rk4", ""},
+		{"jko", []string{"--jko-tau", "0.5", "--jko-time"}, "jko", "20"}, // 2 intervals × 10 sub-steps
+		{"jko", []string{"--jko-separable", "interval", "--jko-substeps", "3"}, "jko", "6"},
 	} {
 		out := filepath.Join(t.TempDir(), c.method)
 		args := append(withZoo(fitArgs, zooPath), "--steps", "10", "--method", c.method, "--out", out, "--json")
@@ -549,8 +551,9 @@ func TestFitMMFMAndJKO(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if g.N != 3 || g.Meta.Extra["solver"] != c.solver || g.Meta.Extra["generator"] != "nmflow "+c.method {
-			t.Errorf("%s generated: N=%d meta %+v", c.method, g.N, g.Meta.Extra)
+		if g.N != 3 || g.Meta.Extra["solver"] != c.solver || g.Meta.Extra["generator"] != "nmflow "+c.method ||
+			(c.steps != "" && g.Meta.Extra["solver_steps"] != c.steps) {
+			t.Errorf("%s %v generated: N=%d meta %+v", c.method, c.extra, g.N, g.Meta.Extra)
 		}
 	}
 	code, _, stderr := runCLI(t, append(withZoo(fitArgs, zooPath), "--method", "jko", "--predict", "target", "--out", filepath.Join(t.TempDir(), "x"))...)
