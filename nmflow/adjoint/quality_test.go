@@ -8,10 +8,10 @@ import (
 	"github.com/nmflow/nmflow/nmflow/adjoint"
 	"github.com/nmflow/nmflow/nmflow/arch"
 	"github.com/nmflow/nmflow/nmflow/backend"
-	"github.com/nmflow/nmflow/nmflow/data"
 	"github.com/nmflow/nmflow/nmflow/eval"
 	"github.com/nmflow/nmflow/nmflow/feed"
 	"github.com/nmflow/nmflow/nmflow/flow"
+	"github.com/nmflow/nmflow/nmflow/internal/testutil"
 	"github.com/nmflow/nmflow/nmflow/solve"
 	"github.com/nmflow/nmflow/nmflow/zoo"
 )
@@ -25,14 +25,8 @@ import (
 func TestFineTuneMovesFashionAccuracy(t *testing.T) {
 	backend.Notice = io.Discard
 	ctx := context.Background()
-	mnist, err := data.Load("mnist", data.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fashion, err := data.Load("fashion-mnist", data.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ds := testutil.Datasets(t, "mnist", "fashion-mnist")
+	mnist, fashion := ds[0], ds[1]
 	z, err := zoo.Train(ctx, zoo.Config{Arch: arch.MLP([]int{1, 28, 28}, 10, 16), Init: arch.InitPyTorch,
 		Runs: 8, Epochs: 1, Checkpoints: 3, BatchSize: 128, Optimizer: "sgd", LR: 0.05, Momentum: 0.9,
 		Seed: 1, TrainSize: 4000, TestSize: 1000}, mnist, zoo.Options{Progress: io.Discard})

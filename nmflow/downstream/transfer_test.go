@@ -10,6 +10,7 @@ import (
 	"github.com/nmflow/nmflow/nmflow/arch"
 	"github.com/nmflow/nmflow/nmflow/data"
 	"github.com/nmflow/nmflow/nmflow/eval"
+	"github.com/nmflow/nmflow/nmflow/internal/testutil"
 	"github.com/nmflow/nmflow/nmflow/zoo"
 )
 
@@ -160,14 +161,8 @@ func TestForTransferDoesNotLoseToKaiming(t *testing.T) {
 // weights kept). Measured (3 seeds × 8 nets): see the log; the bounds leave room for the seeds'
 // spread.
 func TestForTransferMNISTToFashion(t *testing.T) {
-	mnist, err := data.Load("mnist", data.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fashion, err := data.Load("fashion-mnist", data.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ds := testutil.Datasets(t, "mnist", "fashion-mnist")
+	mnist, fashion := ds[0], ds[1]
 	arc := arch.MLP([]int{1, 28, 28}, 10, 16)
 	zc := zoo.Config{Arch: arc, Runs: 8, Epochs: 2, Checkpoints: 1, BatchSize: 128, LR: 0.05, Momentum: 0.9, Seed: 1, TrainSize: 4000, TestSize: 500}
 	z, err := zoo.Train(context.Background(), zc, mnist, quiet)

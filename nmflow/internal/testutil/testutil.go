@@ -1,5 +1,6 @@
 // Package testutil holds the helpers the packages' tests share: the test backend, bitwise
-// comparison of float slices (same seed, same backend → same bits) and a tiny learnable dataset.
+// comparison of float slices (same seed, same backend → same bits), a tiny learnable dataset and
+// the real datasets, loaded or failed.
 package testutil
 
 import (
@@ -58,4 +59,19 @@ func Quadrants(n int, seed uint64) data.Split {
 		}
 	}
 	return s
+}
+
+// Datasets loads each named dataset (offline sources: NMFLOW_DATA, the cache, the Go module
+// cache, Debian's packages), failing t on the first that cannot be loaded.
+func Datasets(t testing.TB, names ...string) []*data.Dataset {
+	t.Helper()
+	out := make([]*data.Dataset, len(names))
+	for i, name := range names {
+		ds, err := data.Load(name, data.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = ds
+	}
+	return out
 }

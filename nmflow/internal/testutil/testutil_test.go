@@ -63,3 +63,10 @@ func TestQuadrants(t *testing.T) {
 		t.Error("same seed, different split")
 	}
 }
+
+func TestDatasets(t *testing.T) {
+	ds := testutil.Datasets(t, "mnist")
+	if len(ds) != 1 || ds[0].Train.N != 60000 || ds[0].Test.N != 10000 {
+		t.Fatalf("Datasets(mnist) = %d datasets, want one with 60,000 train and 10,000 test images", len(ds))
+	}
+}
