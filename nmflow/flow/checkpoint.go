@@ -3,6 +3,7 @@ package flow
 import (
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -35,9 +36,12 @@ func (m *Model) saveTraining(dir string, ckpt *checkpoint.Handler) error {
 func (m *Model) resume(dir string, newStore func() (*model.Store, error)) (*model.Store, error) {
 	js := filepath.Join(dir, modelFile)
 	if !exists(js) {
-		if exists(filepath.Join(dir, "ckpt")) {
+		ck := filepath.Join(dir, "ckpt")
+		if exists(ck) && !noFiles(ck) {
 			return nil, fmt.Errorf("flow: %s has a ckpt/ folder but no %s; remove the folder or choose another", dir, modelFile)
 		}
+		// No model.json and no checkpoint file: a fit killed before its first save (the
+		// handler makes ckpt/ at the start). Nothing is lost by starting it over.
 		return newStore()
 	}
 	var old Model
@@ -158,4 +162,17 @@ func VelocityParams(dir string) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// noFiles reports whether the folder tree at dir holds no regular file (folders only, or none).
+func noFiles(dir string) bool {
+	found := false
+	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			found = true
+			return filepath.SkipAll
+		}
+		return nil
+	})
+	return !found
 }

@@ -197,9 +197,11 @@ func TestLoadErrors(t *testing.T) {
 	if _, err := Load(dir, testBackend(t)); err == nil {
 		t.Error("truncated model.json loaded")
 	}
-	// A ckpt/ folder without model.json is not silently overwritten by a new fit.
+	// A ckpt/ folder with files but without model.json is not silently overwritten by a new fit
+	// (an empty one is what a fit killed before its first save leaves: TestFitKilledBeforeFirstSave).
 	os.Remove(filepath.Join(dir, modelFile))
 	os.Mkdir(filepath.Join(dir, "ckpt"), 0o755)
+	os.WriteFile(filepath.Join(dir, "ckpt", "checkpoint"), []byte("x"), 0o644)
 	if _, err := fitQuiet(t, driftZoo(tinyLayout(), 4, 2, 1), smallConfig(), dir, 0); err == nil || !strings.Contains(err.Error(), "no "+modelFile) {
 		t.Errorf("fit into a stray ckpt/: err = %v", err)
 	}
@@ -313,5 +315,43 @@ func TestSampleFrom(t *testing.T) {
 	}
 	if _, err := m.Sample(4, SampleOptions{Solve: so, From: own}); err == nil || !strings.Contains(err.Error(), "From holds") {
 		t.Errorf("4 nets from 5 starting points: err %v, want a size error", err)
+	}
+}
+
+// A fit killed before its first save leaves an empty ckpt/ and no model.json: running it again
+// starts over and gives the uninterrupted fit's history; a ckpt/ holding files without a
+// model.json is someone else's folder and is refused, its files kept.
+func TestFitKilledBeforeFirstSave(t *testing.T) {
+	z := driftZoo(tinyLayout(), 16, 3, 1)
+	cfg := smallConfig()
+	root := t.TempDir()
+	full, err := fitQuiet(t, z, cfg, filepath.Join(root, "full"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	killed := filepath.Join(root, "killed")
+	if err := os.MkdirAll(filepath.Join(killed, "ckpt", "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	again, err := fitQuiet(t, z, cfg, killed, 0)
+	if err != nil {
+		t.Fatalf("a fit whose folder holds an empty ckpt/ was refused: %v", err)
+	}
+	if !equalFloats(again.History, full.History) {
+		t.Error("the fit started over in an empty ckpt/ differs from the uninterrupted one")
+	}
+	other := filepath.Join(root, "other")
+	stray := filepath.Join(other, "ckpt", "checkpoint")
+	if err := os.MkdirAll(filepath.Dir(stray), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(stray, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fitQuiet(t, z, cfg, other, 0); err == nil || !strings.Contains(err.Error(), "has a ckpt/ folder but no model.json") {
+		t.Errorf("a ckpt/ with files and no model.json: err = %v, want the refusal", err)
+	}
+	if b, err := os.ReadFile(stray); err != nil || string(b) != "x" {
+		t.Errorf("the refused folder's file was touched: %q, %v", b, err)
 	}
 }
