@@ -25,6 +25,18 @@ func fitQuiet(t *testing.T, z *traj.Zoo, cfg Config, dir string, stopAfter int) 
 	return Fit(context.Background(), z, cfg, Options{Backend: testBackend(t), Dir: dir, CheckpointEvery: 10, Progress: io.Discard, StopAfter: stopAfter})
 }
 
+// uninterruptedFit is smallConfig fitted on a drift zoo into root/full, the reference the resume
+// tests compare with.
+func uninterruptedFit(t *testing.T) (z *traj.Zoo, cfg Config, root string, full *Model) {
+	t.Helper()
+	z, cfg, root = driftZoo(tinyLayout(), 16, 3, 1), smallConfig(), t.TempDir()
+	full, err := fitQuiet(t, z, cfg, filepath.Join(root, "full"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return z, cfg, root, full
+}
+
 func sampleOf(t *testing.T, m *Model, method string) *Samples {
 	t.Helper()
 	s, err := m.Sample(5, SampleOptions{Solve: solve.Options{Method: method, Steps: 6, KeepPath: true}, Seed: 3})
@@ -63,14 +75,7 @@ func TestFitCompilesOnce(t *testing.T) {
 // bit-identically; a fit interrupted by StopAfter (at and between checkpoints, twice) resumes to
 // the same history and weights as one uninterrupted fit.
 func TestSaveLoadResume(t *testing.T) {
-	z := driftZoo(tinyLayout(), 16, 3, 1)
-	cfg := smallConfig()
-	root := t.TempDir()
-
-	full, err := fitQuiet(t, z, cfg, filepath.Join(root, "full"), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	z, cfg, root, full := uninterruptedFit(t)
 	if full.Steps != cfg.Steps || len(full.History) != cfg.Steps || len(full.GradNorm) != cfg.Steps {
 		t.Fatalf("fit: %d steps, %d losses, %d grad norms; want %d", full.Steps, len(full.History), len(full.GradNorm), cfg.Steps)
 	}
@@ -322,13 +327,7 @@ func TestSampleFrom(t *testing.T) {
 // starts over and gives the uninterrupted fit's history; a ckpt/ holding files without a
 // model.json is someone else's folder and is refused, its files kept.
 func TestFitKilledBeforeFirstSave(t *testing.T) {
-	z := driftZoo(tinyLayout(), 16, 3, 1)
-	cfg := smallConfig()
-	root := t.TempDir()
-	full, err := fitQuiet(t, z, cfg, filepath.Join(root, "full"), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	z, cfg, root, full := uninterruptedFit(t)
 	killed := filepath.Join(root, "killed")
 	if err := os.MkdirAll(filepath.Join(killed, "ckpt", "sub"), 0o755); err != nil {
 		t.Fatal(err)
