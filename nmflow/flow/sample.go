@@ -359,8 +359,9 @@ func (m *Model) sampleJKO(n int, opt SampleOptions) (*Samples, error) {
 	start := time.Now()
 	out := &Samples{N: n, P: p}
 	x := tensors.FromFlatDataAndDimensions(x0, n, p)
+	sub := max(1, m.Config.JKO.SubSteps) // 0: a fit made before sub-steps, one step per interval
 	for _, tk := range m.AnchorTimes[1:] {
-		for range max(1, m.Config.JKO.SubSteps) {
+		for range sub {
 			res, err := m.jkoStep.Exec(x, tensors.FromScalar(float32(tk)))
 			x.MustFinalizeAll()
 			if err != nil {
@@ -376,8 +377,8 @@ func (m *Model) sampleJKO(n int, opt SampleOptions) (*Samples, error) {
 		}
 		m.Norm.Inverse(raw)
 		out.Marginals = append(out.Marginals, raw)
-		out.Steps += max(1, m.Config.JKO.SubSteps)
-		out.NFE += max(1, m.Config.JKO.SubSteps)
+		out.Steps += sub
+		out.NFE += sub
 	}
 	out.Weights = append([]float32(nil), out.Marginals[len(out.Marginals)-1]...)
 	x.MustFinalizeAll()
