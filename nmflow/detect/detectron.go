@@ -136,6 +136,7 @@ type engine struct {
 	step      *Exec
 	logits    *Exec
 	fTiled    []float32 // f repeated for the M CDCs of a group, [M·P]
+	near      []float32 // meta-detectron near f: f in the meta-model's unit order (alignedF)
 }
 
 // predict returns f's logits [n·C] on a split, in fixed chunks so the graph compiles once.

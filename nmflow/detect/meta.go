@@ -118,6 +118,9 @@ type MetaInfo struct {
 	// Calibration (StartAuto) is the candidates' agreement with f on P-train at each start time
 	// tried, up to the one chosen.
 	Calibration []StartAgreement `json:"calibration,omitempty"`
+	// AlignedF: near f, f's hidden units were first permuted into the meta-model's order (the
+	// same function; see alignedF).
+	AlignedF bool `json:"aligned_f,omitempty"`
 }
 
 // StartAgreement is the mean agreement with f on P-train of candidates started at StartTime.
@@ -192,6 +195,12 @@ func RunMeta(ctx context.Context, base *Base, meta *flow.Model, bench Bench, siz
 		return nil, err
 	}
 	var calib []StartAgreement
+	aligned := false
+	if mc.StartTime != 0 {
+		if e.near, aligned, err = alignedF(meta, base, cfg.Seed); err != nil {
+			return nil, err
+		}
+	}
 	if mc.StartTime == StartAuto {
 		if mc.StartTime, calib, err = e.chooseStart(meta, mc, cfg.Seed); err != nil {
 			return nil, err
@@ -199,7 +208,7 @@ func RunMeta(ctx context.Context, base *Base, meta *flow.Model, bench Bench, siz
 	}
 	mcfg := meta.Config
 	res.Meta = &MetaInfo{Calibration: calib, Model: fmt.Sprintf("%s source=%s coupling=%s predict=%s width=%d, %d steps on %d runs", mcfg.Method, mcfg.Source, mcfg.Coupling,
-		mcfg.Predict, mcfg.Net.Width, meta.Steps, meta.Base.Runs), Exact: adjoint.Exact(meta), Config: mc}
+		mcfg.Predict, mcfg.Net.Width, meta.Steps, meta.Base.Runs), Exact: adjoint.Exact(meta), Config: mc, AlignedF: aligned}
 	label := fmt.Sprintf("meta-detectron %s", bench.Name)
 	total := 2 * trials * len(sizes)
 	bar := progress.To(opt.Progress, total, label)

@@ -13,6 +13,7 @@ import (
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive
 	"github.com/gomlx/gomlx/core/tensors"
 
+	"github.com/nmflow/nmflow/nmflow/align"
 	"github.com/nmflow/nmflow/nmflow/arch"
 	"github.com/nmflow/nmflow/nmflow/backend"
 	"github.com/nmflow/nmflow/nmflow/data"
@@ -254,6 +255,39 @@ func TestRunMetaNear(t *testing.T) {
 	}
 	if _, err := (MetaConfig{StartTime: 1}).Defaults(Config{Ensemble: 2}); err == nil || !strings.Contains(err.Error(), "start time must be in [0, 1)") {
 		t.Errorf("start time 1: %v", err)
+	}
+}
+
+// Near f, f is first put into the meta-model's unit order: the result does not depend on the order
+// f's hidden units came in (f and a scrambled copy of f give the same starting net), it is a
+// permutation of f's own units, and the run records it.
+func TestAlignedF(t *testing.T) {
+	base, meta := tinyMeta(t)
+	spec := base.Net.Spec()
+	got, ok, err := alignedF(meta, base, 3)
+	if err != nil || !ok {
+		t.Fatalf("alignedF: aligned %v, %v", ok, err)
+	}
+	scrambled := *base
+	perm := align.Perm{[]int{5, 3, 0, 1, 4, 2}}
+	if scrambled.Params, err = align.Apply(spec, perm, base.Params); err != nil {
+		t.Fatal(err)
+	}
+	if slices.Equal(scrambled.Params, base.Params) {
+		t.Fatal("the permutation left f unchanged: the test would prove nothing")
+	}
+	again, _, err := alignedF(meta, &scrambled, 3)
+	if err != nil || !slices.Equal(got, again) {
+		t.Fatalf("f and its scrambled copy give different starting nets (%v):\n%v\n%v", err, got, again)
+	}
+	a, b := slices.Clone(got), slices.Clone(base.Params)
+	slices.Sort(a)
+	slices.Sort(b)
+	if !slices.Equal(a, b) {
+		t.Error("the aligned f holds other values than f: not a permutation of its units")
+	}
+	if res := tinyMetaRun(t, MetaConfig{Batch: 4, Steps: 10, StartTime: 0.7})(); !res.Meta.AlignedF {
+		t.Error("the result does not record that f was aligned")
 	}
 }
 
