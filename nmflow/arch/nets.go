@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive
 	"github.com/gomlx/gomlx/core/tensors/images"
 	"github.com/gomlx/gomlx/support/exceptions"
@@ -78,24 +79,31 @@ func (m *mlp) forward(seg getter, r int, x *Node) *Node {
 		b := x.Shape().Dimensions[0]
 		out := first.w.Shape[0]
 		// One shared matmul for all models, feature-major: [R*out,D]·[B,D]ᵀ → [R*out,B] (no per-model
-		// copy of x, and no transpose of the [B,R*out] product).
-		hT = Reshape(DotGeneral(Reshape(w, r*out, d), []int{1}, nil, Reshape(x, b, d), []int{1}, nil), r, out, b)
+		// copy of x, and no transpose of the [B,R*out] product). The bias rides in it as a column of
+		// W against a column of ones in x: on the pure-Go backend adding [R,out,1] to [R,out,B] walks
+		// a generic broadcast iterator, 4× the cost of a plain add (backend.BenchmarkBroadcastAdd).
+		wb := Concatenate([]*Node{Reshape(w, r*out, d), Reshape(seg(first.b), r*out, 1)}, 1)
+		xb := Concatenate([]*Node{Reshape(x, b, d), Ones(x.Graph(), shapes.Make(x.DType(), b, 1))}, 1)
+		hT = Reshape(DotGeneral(wb, []int{1}, nil, xb, []int{1}, nil), r, out, b)
+		return denseStack(seg, hT, m.dense, true)
 	} else {
 		b := x.Shape().Dimensions[1]
 		// hᵀ = W·xᵀ keeps the weight gradient in [out,in] layout with no minibatch transpose.
 		hT = DotGeneral(w, []int{2}, []int{0}, Reshape(x, r, b, d), []int{2}, []int{0})
 	}
-	return denseStack(seg, hT, m.dense)
+	return denseStack(seg, hT, m.dense, false)
 }
 
-// denseStack applies bias (+ReLU except after the last layer) for layer 0 given hT = W0·x, then the
-// remaining layers; returns logits [R,B,C].
-func denseStack(seg getter, hT *Node, layers []denseLayer) *Node {
+// denseStack applies bias (+ReLU except after the last layer) for layer 0 given hT = W0·x (its
+// bias already in when biased), then the remaining layers; returns logits [R,B,C].
+func denseStack(seg getter, hT *Node, layers []denseLayer, biased bool) *Node {
 	for i, l := range layers {
 		if i > 0 {
 			hT = DotGeneral(seg(l.w), []int{2}, []int{0}, hT, []int{1}, []int{0})
 		}
-		hT = Add(hT, InsertAxes(seg(l.b), -1))
+		if i > 0 || !biased {
+			hT = Add(hT, InsertAxes(seg(l.b), -1))
+		}
 		if i < len(layers)-1 {
 			hT = Max(hT, ZerosLike(hT))
 		}
@@ -195,7 +203,7 @@ func (m *cnn) forward(seg getter, r int, x *Node) *Node {
 	hT := TransposeAllAxes(Reshape(h, b, r, m.flat), 1, 2, 0)
 	first := m.dense[0]
 	hT = DotGeneral(seg(first.w), []int{2}, []int{0}, hT, []int{1}, []int{0})
-	return denseStack(seg, hT, m.dense)
+	return denseStack(seg, hT, m.dense, false)
 }
 
 // meanPool2 is a 2x2 stride-2 average pool of [N,C,H,W] written as reshape+mean, which every backend

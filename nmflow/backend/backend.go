@@ -72,7 +72,7 @@ func New() (compute.Backend, Info, error) {
 		if err != nil {
 			return nil, Info{}, fmt.Errorf("backend: GOMLX_BACKEND=%q failed: %w (unset it to fall back to the pure-Go backend, or set GOMLX_BACKEND=go)", cfg, err)
 		}
-		return b, Info{Config: cfg, Name: b.Description(), Reason: "GOMLX_BACKEND"}, nil
+		return b, Info{Config: cfg, Name: describe(cfg, b), Reason: "GOMLX_BACKEND"}, nil
 	}
 	var tried []string
 	if registered("xla") {
@@ -98,7 +98,7 @@ func New() (compute.Backend, Info, error) {
 		}
 		fmt.Fprintf(Notice, "nmflow: using the pure-Go backend: %s; for a GPU set GOMLX_BACKEND=xla:/abs/path/xla_cuda_plugin.so or PJRT_PLUGIN_LIBRARY_PATH (see README, \"GPU\")\n", why)
 	}
-	return b, Info{Config: "go", Name: b.Description(), Reason: "fallback"}, nil
+	return b, Info{Config: "go", Name: describe("go", b), Reason: "fallback"}, nil
 }
 
 // newWithConfig is compute.NewWithConfig with its panics (an unknown backend name panics there)
@@ -109,7 +109,19 @@ func newWithConfig(cfg string) (b compute.Backend, err error) {
 			b, err = nil, fmt.Errorf("%s", firstLine(fmt.Sprint(r)))
 		}
 	}()
+	if cfg == "go" {
+		// Before the first graph: DotGeneral nodes keep the implementation found when built.
+		installGEMM()
+	}
 	return compute.NewWithConfig(cfg)
+}
+
+// describe is the backend's own description, plus which float32 matmul the pure-Go backend runs.
+func describe(cfg string, b compute.Backend) string {
+	if cfg == "go" {
+		return b.Description() + "; " + installGEMM()
+	}
+	return b.Description()
 }
 
 func registered(name string) bool {

@@ -4,4 +4,9 @@
 // through a PJRT plugin found without any download (go-xla's standard folders,
 // PJRT_PLUGIN_LIBRARY_PATH, or the CUDA plugin inside an installed JAX); otherwise the pure-Go
 // backend, with a one-line notice saying how to enable XLA. Nothing happens at package init.
+//
+// On the pure-Go backend the float32 matmuls run nmflow/gemm where the CPU has AVX2 and FMA
+// (GoMLX's own kernel there reaches a fifth of the machine's peak); Info.Name says which runs,
+// and NMFLOW_GEMM=gomlx keeps GoMLX's. The swap reaches into GoMLX's internal DotGeneral registry
+// (see gemm.go) and is refused, keeping GoMLX's kernel, if that registry is not the one it knows.
 package backend

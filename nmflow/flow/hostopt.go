@@ -110,16 +110,10 @@ func (h *hostOptimizer) step(n int, lr, scale, emaDecay float32, ws, grads [2][]
 	sc2 := float32(math.Sqrt(1 - math.Pow(0.999, float64(n))))
 	alpha, epsHat := lr*sc2/c1, 1e-8*sc2
 	decay, rate := 1-lr*h.wd, 1-emaDecay
-	c1g, c2g := 0.1*scale, 0.001*scale*scale
+	k := adamEMA{c1g: 0.1 * scale, c2g: 0.001 * scale * scale, decay: decay, alpha: alpha, epsHat: epsHat, rate: rate}
 	update := func(w, m1, m2, e, g []float32) {
-		for j, gj := range g {
-			a := 0.9*m1[j] + c1g*gj
-			b := 0.999*m2[j] + c2g*gj*gj
-			m1[j], m2[j] = a, b
-			nv := w[j]*decay - a/(float32(math.Sqrt(float64(b)))+epsHat)*alpha
-			w[j] = nv
-			e[j] += (nv - e[j]) * rate
-		}
+		done := k.update8(w, m1, m2, e, g)
+		k.update(w[done:], m1[done:], m2[done:], e[done:], g[done:])
 	}
 	// Contiguous chunks, one per core: each element is computed the same way whatever the split.
 	workers := runtime.GOMAXPROCS(0)
@@ -166,4 +160,20 @@ func (h *hostOptimizer) sync() error {
 		}
 	}
 	return nil
+}
+
+// adamEMA holds one step's constants of the fused AdamW + EMA update.
+type adamEMA struct{ c1g, c2g, decay, alpha, epsHat, rate float32 }
+
+// update is the fused update element by element. update8 (hostopt_simd.go) does the same float32
+// operations in the same order eight at a time, so the two give identical bits.
+func (k adamEMA) update(w, m1, m2, e, g []float32) {
+	for j, gj := range g {
+		a := 0.9*m1[j] + k.c1g*gj
+		b := 0.999*m2[j] + k.c2g*gj*gj
+		m1[j], m2[j] = a, b
+		nv := w[j]*k.decay - a/(float32(math.Sqrt(float64(b)))+k.epsHat)*k.alpha
+		w[j] = nv
+		e[j] += (nv - e[j]) * k.rate
+	}
 }
