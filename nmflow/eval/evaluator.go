@@ -152,6 +152,7 @@ func (ev *Evaluator) run(params *tensors.Tensor, pred [][]int32) (loss, acc []fl
 // goroutines; each model's sums are in example order, so results do not depend on the split.
 func score(logits []float32, labels []int32, models, chunk, classes int, sumLoss, sumOK []float64, pred [][]int32, lo int) {
 	one := func(r int) {
+		clearUpper()
 		var loss, ok float64
 		for i, y := range labels {
 			z := logits[(r*chunk+i)*classes : (r*chunk+i+1)*classes]
