@@ -109,7 +109,7 @@ func newWithConfig(cfg string) (b compute.Backend, err error) {
 			b, err = nil, fmt.Errorf("%s", firstLine(fmt.Sprint(r)))
 		}
 	}()
-	if cfg == "go" {
+	if isGo(cfg) {
 		// Before the first graph: DotGeneral nodes keep the implementation found when built.
 		installGEMM()
 	}
@@ -118,11 +118,14 @@ func newWithConfig(cfg string) (b compute.Backend, err error) {
 
 // describe is the backend's own description, plus which float32 matmul the pure-Go backend runs.
 func describe(cfg string, b compute.Backend) string {
-	if cfg == "go" {
+	if isGo(cfg) {
 		return b.Description() + "; " + installGEMM()
 	}
 	return b.Description()
 }
+
+// isGo reports whether cfg names the pure-Go backend, with or without options ("go:ops_sequential").
+func isGo(cfg string) bool { return cfg == "go" || strings.HasPrefix(cfg, "go:") }
 
 func registered(name string) bool {
 	for _, n := range compute.List() {

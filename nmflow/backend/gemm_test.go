@@ -63,3 +63,12 @@ func TestGEMMSwap(t *testing.T) {
 		}
 	}
 }
+
+// TestIsGo: options after "go:" keep the pure-Go backend, and its matmul swap, on.
+func TestIsGo(t *testing.T) {
+	for cfg, want := range map[string]bool{"go": true, "go:ops_sequential": true, "xla:cuda": false, "gox": false, "": false} {
+		if isGo(cfg) != want {
+			t.Errorf("isGo(%q) = %v, want %v", cfg, !want, want)
+		}
+	}
+}
