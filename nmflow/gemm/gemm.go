@@ -24,17 +24,23 @@ const (
 // with row stride ldb, or, when bT is true, B is given transposed (n×k, row stride ldb); C is m×n
 // with row stride ldc and is overwritten. It uses every core (GOMAXPROCS) for large products.
 func Mul(m, n, k int, a []float32, lda int, b []float32, ldb int, bT bool, c []float32, ldc int) {
-	if err := check(m, n, k, a, lda, b, ldb, bT, c, ldc); err != nil {
-		panic(err)
-	}
 	MulBatch(1, m, n, k, a, b, bT, c, lda, ldb, ldc, 0, 0, 0)
 }
 
 // MulBatch runs batch products C[i] = A[i]·B[i] with the layout of Mul, the i-th operands
-// starting at i·aStride, i·bStride and i·cStride (a stride of 0 shares the operand).
+// starting at i·aStride, i·bStride and i·cStride (a stride of 0 shares the operand). Operands too
+// short for their sizes and strides panic with what was expected: the kernel reads through
+// pointers, so nothing is read or written out of bounds.
 func MulBatch(batch, m, n, k int, a, b []float32, bT bool, c []float32, lda, ldb, ldc, aStride, bStride, cStride int) {
 	if batch <= 0 || m <= 0 || n <= 0 {
 		return
+	}
+	if aStride < 0 || bStride < 0 || cStride < 0 {
+		panic(fmt.Errorf("gemm: negative batch stride (%d, %d, %d)", aStride, bStride, cStride))
+	}
+	last := batch - 1 // the last product's operands are the furthest out
+	if err := check(m, n, k, tail(a, last*aStride), lda, tail(b, last*bStride), ldb, bT, tail(c, last*cStride), ldc); err != nil {
+		panic(err)
 	}
 	if k <= 0 {
 		for i := range batch {
@@ -282,6 +288,14 @@ func kernGo(k int, rows *[mr]unsafe.Pointer, astep int, b unsafe.Pointer, ldb in
 			}
 		}
 	}
+}
+
+// tail is s[off:], or nil when s is shorter than off (check then reports the operand).
+func tail(s []float32, off int) []float32 {
+	if off > len(s) {
+		return nil
+	}
+	return s[off:]
 }
 
 // check validates Mul's arguments, so that a wrong stride is an error rather than a silent

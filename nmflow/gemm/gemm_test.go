@@ -81,12 +81,23 @@ func TestMulBatchShared(t *testing.T) {
 }
 
 func TestMulBadStride(t *testing.T) {
-	defer func() {
-		if recover() == nil {
-			t.Fatal("Mul accepted an A too short for its stride")
-		}
-	}()
-	Mul(2, 2, 2, make([]float32, 3), 2, make([]float32, 4), 2, false, make([]float32, 4), 2)
+	for name, call := range map[string]func(){
+		"A too short for its stride": func() {
+			Mul(2, 2, 2, make([]float32, 3), 2, make([]float32, 4), 2, false, make([]float32, 4), 2)
+		},
+		"the last batch's B past the end": func() {
+			MulBatch(3, 2, 2, 2, make([]float32, 4), make([]float32, 8), false, make([]float32, 12), 2, 2, 2, 0, 4, 4)
+		},
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("accepted %s", name)
+				}
+			}()
+			call()
+		}()
+	}
 }
 
 func BenchmarkMul(b *testing.B) {
