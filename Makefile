@@ -108,12 +108,17 @@ define run-fuzz
 	@set -e; mkdir -p _build/fuzz; cache=$$($(GO) env GOCACHE)/fuzz/$$($(GO) list -m); built=""; \
 	for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; bin=$(CURDIR)/_build/fuzz/$$(basename $$pkg).test; \
 		case " $$built " in *" $$pkg "*) ;; *) $(GO) test -c -fuzz . -o $$bin ./$$pkg; built="$$built $$pkg";; esac; \
-		echo "== fuzz $$pkg $$fn for $(1)"; \
-		(cd $$pkg && GOMLX_BACKEND=go $$bin -test.run '^$$' -test.fuzz "^$$fn\$$" -test.fuzztime $(1) \
-			-test.fuzzminimizetime 100x -test.fuzzcachedir $$cache/$$pkg) 2>&1 | \
-			grep -E '^(fuzz: elapsed: [0-9]+s, execs|---|FAIL|PASS|panic|\s+Failing input)' | \
-			sed 's/ ([0-9]*\/sec)//' | uniq | tail -3; \
-		test $${PIPESTATUS[0]} -eq 0; \
+		echo "== fuzz $$pkg $$fn for $(1)"; log=$(CURDIR)/_build/fuzz/$$fn.log; \
+		for try in 1 2; do rc=0; \
+			(cd $$pkg && GOMLX_BACKEND=go $$bin -test.run '^$$' -test.fuzz "^$$fn\$$" -test.fuzztime $(1) \
+				-test.fuzzminimizetime 100x -test.fuzzcachedir $$cache/$$pkg) >$$log 2>&1 || rc=$$?; \
+			grep -E '^(fuzz: elapsed: [0-9]+s, execs|---|FAIL|PASS|panic|\s+Failing input)' $$log | \
+				sed 's/ ([0-9]*\/sec)//' | uniq | tail -3; \
+			[ $$rc -eq 0 ] && break; \
+			echo "fuzz $$fn failed (exit $$rc); the end of its output ($$log):"; tail -25 $$log; \
+			if grep -q 'Failing input written' $$log || [ $$try -eq 2 ]; then exit 1; fi; \
+			echo "no failing input was written (the fuzzing engine failed, not the parser): once more"; \
+		done; \
 	done
 endef
 
