@@ -16,7 +16,7 @@ func TestSumExp(t *testing.T) {
 	if got := sumExp([]float32{1, 2, 3}, 3); math.Abs(got-(math.Exp(-2)+math.Exp(-1)+1)) > 1e-6 {
 		t.Fatalf("sumExp([1 2 3], 3) = %g", got)
 	}
-	inf := float32(math.Inf(1))
+	inf := float32(math.Inf(1)) // an input (infinite logits), not a tolerance: the checks below are exact
 	if sumExp([]float32{-inf, 0}, 0) != 1 || !math.IsNaN(sumExp([]float32{inf}, inf)) || !math.IsNaN(sumExp([]float32{0, float32(math.NaN())}, 0)) {
 		t.Fatal("sumExp with -Inf, Inf or NaN")
 	}

@@ -2,10 +2,27 @@
 
 #include "textflag.h"
 
+// One row of the 6×16 tile: broadcast A[row, p] (row pointer ptr, offset SI) into bc and
+// accumulate it times the two halves of B's row p (Y12, Y13).
+#define FMA_ROW(ptr, bc, acc0, acc1) \
+	VBROADCASTSS (ptr)(SI*1), bc; \
+	VFMADD231PS Y12, bc, acc0; \
+	VFMADD231PS Y13, bc, acc1
+
+// C row at DI (+)= the accumulators of one tile row.
+#define ADD_ROW(acc0, acc1) \
+	VADDPS (DI), acc0, acc0; \
+	VADDPS 32(DI), acc1, acc1; \
+	STORE_ROW(acc0, acc1)
+
+#define STORE_ROW(acc0, acc1) \
+	VMOVUPS acc0, (DI); \
+	VMOVUPS acc1, 32(DI)
+
 // func kern6x16(k int, rows *[6]unsafe.Pointer, astep int, b unsafe.Pointer, ldb int, c unsafe.Pointer, ldc int, acc int)
 //
-// C[0:6, 0:16] (+)= A[0:6, 0:k] · B[0:k, 0:16], with A's row i starting at rows[i] (k contiguous
-// floats), B's row p at b + p*ldb (16 contiguous floats) and C's row i at c + i*ldc; strides in
+// C[0:6, 0:16] (+)= A[0:6, 0:k] · B[0:k, 0:16], with A's element (i, p) at rows[i] + p*astep
+// (astep 4: a row-major A; 24: a packed 6-row panel), B's row p at b + p*ldb (16 contiguous floats) and C's row i at c + i*ldc; strides in
 // bytes. acc != 0 adds to C, else C is overwritten. 12 YMM accumulators, 2 for B, 2 broadcasts.
 TEXT ·kern6x16(SB), NOSPLIT, $0-64
 	MOVQ k+0(FP), CX
@@ -38,24 +55,12 @@ TEXT ·kern6x16(SB), NOSPLIT, $0-64
 loop:
 	VMOVUPS (BX), Y12
 	VMOVUPS 32(BX), Y13
-	VBROADCASTSS (R8)(SI*1), Y14
-	VFMADD231PS Y12, Y14, Y0
-	VFMADD231PS Y13, Y14, Y1
-	VBROADCASTSS (R9)(SI*1), Y15
-	VFMADD231PS Y12, Y15, Y2
-	VFMADD231PS Y13, Y15, Y3
-	VBROADCASTSS (R10)(SI*1), Y14
-	VFMADD231PS Y12, Y14, Y4
-	VFMADD231PS Y13, Y14, Y5
-	VBROADCASTSS (R11)(SI*1), Y15
-	VFMADD231PS Y12, Y15, Y6
-	VFMADD231PS Y13, Y15, Y7
-	VBROADCASTSS (R12)(SI*1), Y14
-	VFMADD231PS Y12, Y14, Y8
-	VFMADD231PS Y13, Y14, Y9
-	VBROADCASTSS (R13)(SI*1), Y15
-	VFMADD231PS Y12, Y15, Y10
-	VFMADD231PS Y13, Y15, Y11
+	FMA_ROW(R8, Y14, Y0, Y1)
+	FMA_ROW(R9, Y15, Y2, Y3)
+	FMA_ROW(R10, Y14, Y4, Y5)
+	FMA_ROW(R11, Y15, Y6, Y7)
+	FMA_ROW(R12, Y14, Y8, Y9)
+	FMA_ROW(R13, Y15, Y10, Y11)
 	ADDQ R14, SI
 	ADDQ DX, BX
 	DECQ CX
@@ -67,55 +72,21 @@ store:
 	MOVQ acc+56(FP), AX
 	TESTQ AX, AX
 	JEQ overwrite
-	VADDPS (DI), Y0, Y0
-	VADDPS 32(DI), Y1, Y1
-	VMOVUPS Y0, (DI)
-	VMOVUPS Y1, 32(DI)
-	ADDQ DX, DI
-	VADDPS (DI), Y2, Y2
-	VADDPS 32(DI), Y3, Y3
-	VMOVUPS Y2, (DI)
-	VMOVUPS Y3, 32(DI)
-	ADDQ DX, DI
-	VADDPS (DI), Y4, Y4
-	VADDPS 32(DI), Y5, Y5
-	VMOVUPS Y4, (DI)
-	VMOVUPS Y5, 32(DI)
-	ADDQ DX, DI
-	VADDPS (DI), Y6, Y6
-	VADDPS 32(DI), Y7, Y7
-	VMOVUPS Y6, (DI)
-	VMOVUPS Y7, 32(DI)
-	ADDQ DX, DI
-	VADDPS (DI), Y8, Y8
-	VADDPS 32(DI), Y9, Y9
-	VMOVUPS Y8, (DI)
-	VMOVUPS Y9, 32(DI)
-	ADDQ DX, DI
-	VADDPS (DI), Y10, Y10
-	VADDPS 32(DI), Y11, Y11
-	VMOVUPS Y10, (DI)
-	VMOVUPS Y11, 32(DI)
+	ADD_ROW(Y0, Y1); ADDQ DX, DI
+	ADD_ROW(Y2, Y3); ADDQ DX, DI
+	ADD_ROW(Y4, Y5); ADDQ DX, DI
+	ADD_ROW(Y6, Y7); ADDQ DX, DI
+	ADD_ROW(Y8, Y9); ADDQ DX, DI
+	ADD_ROW(Y10, Y11)
 	VZEROUPPER
 	RET
 
 overwrite:
-	VMOVUPS Y0, (DI)
-	VMOVUPS Y1, 32(DI)
-	ADDQ DX, DI
-	VMOVUPS Y2, (DI)
-	VMOVUPS Y3, 32(DI)
-	ADDQ DX, DI
-	VMOVUPS Y4, (DI)
-	VMOVUPS Y5, 32(DI)
-	ADDQ DX, DI
-	VMOVUPS Y6, (DI)
-	VMOVUPS Y7, 32(DI)
-	ADDQ DX, DI
-	VMOVUPS Y8, (DI)
-	VMOVUPS Y9, 32(DI)
-	ADDQ DX, DI
-	VMOVUPS Y10, (DI)
-	VMOVUPS Y11, 32(DI)
+	STORE_ROW(Y0, Y1); ADDQ DX, DI
+	STORE_ROW(Y2, Y3); ADDQ DX, DI
+	STORE_ROW(Y4, Y5); ADDQ DX, DI
+	STORE_ROW(Y6, Y7); ADDQ DX, DI
+	STORE_ROW(Y8, Y9); ADDQ DX, DI
+	STORE_ROW(Y10, Y11)
 	VZEROUPPER
 	RET
