@@ -55,9 +55,16 @@ var (
 	gemmOrig   [2]dotFn
 )
 
-// installGEMM puts nmflow/gemm behind the pure-Go backend's float32 DotGeneral, once per process.
+// installGEMM puts nmflow/gemm behind the pure-Go backend's float32 DotGeneral and makes the
+// other kernel swaps (swap.go: Transpose, ReduceSum, Logistic), once per process, and says which
+// run. NMFLOW_GEMM=gomlx keeps all of GoMLX's.
 func installGEMM() string {
-	gemmOnce.Do(func() { gemmStatus = swapGEMM() })
+	gemmOnce.Do(func() {
+		gemmStatus = swapGEMM()
+		if os.Getenv(EnvGEMM) != "gomlx" {
+			gemmStatus += installSwaps()
+		}
+	})
 	return gemmStatus
 }
 

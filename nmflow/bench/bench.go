@@ -77,7 +77,7 @@ type Report struct {
 type Options struct {
 	Workloads []string // nil: all
 	Quick     bool     // tiny sizes (seconds), for tests
-	Iters     int      // timed calls per case (default 20 zoo, 10 fit, 3 sample, 3 eval; Quick: 2)
+	Iters     int      // timed calls per case (default 20 zoo, 10–100 fit by size, 3 sample, 3 eval; Quick: 2)
 	Seed      uint64   // default 1
 	Log       io.Writer
 }
@@ -89,7 +89,7 @@ func RunReport(ctx context.Context, be compute.Backend, backendName string, opt 
 	rep := Report{Impl: "nmflow", Backend: backendName, Quick: opt.Quick, Machine: Machine(), Build: goBuild(),
 		Threads: runtime.GOMAXPROCS(0)}
 	cfg := fitConfig(flow.NetConfig{}, opt.Seed)
-	cfg.Steps = 2 + iters(opt, 10)
+	cfg.Steps = 2 + iters(opt, fitSteps)
 	cfg, err := cfg.Defaults()
 	if err != nil {
 		return rep, err
@@ -225,11 +225,12 @@ func Fit(ctx context.Context, be compute.Backend, opt Options) ([]Result, error)
 		hidden int
 		net    flow.NetConfig
 		named  bool // the case name carries the net
+		steps  int  // timed steps: about a second or more on either side, so the two fits' setup jitter stays small
 	}
-	cases := []fitCase{{1, flow.NetConfig{Width: 256, Depth: 1}, false}, {12, flow.NetConfig{Width: 256, Depth: 1}, false},
-		{128, flow.NetConfig{Width: 256, Depth: 1}, false}, {32, flow.NetConfig{Width: dw, Depth: dd}, true}}
+	cases := []fitCase{{1, flow.NetConfig{Width: 256, Depth: 1}, false, 100}, {12, flow.NetConfig{Width: 256, Depth: 1}, false, 40},
+		{128, flow.NetConfig{Width: 256, Depth: 1}, false, 10}, {32, flow.NetConfig{Width: dw, Depth: dd}, true, fitSteps}}
 	if opt.Quick {
-		cases = []fitCase{{1, flow.NetConfig{Width: 16, Depth: 1}, false}, {1, flow.NetConfig{Width: dw, Depth: dd}, true}}
+		cases = []fitCase{{1, flow.NetConfig{Width: 16, Depth: 1}, false, 2}, {1, flow.NetConfig{Width: dw, Depth: dd}, true, 2}}
 	}
 	var out []Result
 	for _, c := range cases {
@@ -237,7 +238,7 @@ func Fit(ctx context.Context, be compute.Backend, opt Options) ([]Result, error)
 		if err != nil {
 			return out, err
 		}
-		n := iters(opt, 10)
+		n := iters(opt, c.steps)
 		warm, rate, compiles, m, err := fitRate(ctx, be, z, fitConfig(c.net, opt.Seed), n)
 		if err != nil {
 			return out, err
@@ -251,6 +252,10 @@ func Fit(ctx context.Context, be compute.Backend, opt Options) ([]Result, error)
 	}
 	return out, nil
 }
+
+// fitSteps is the timed steps of the fit case at P = 25,450 with flow's default net, the one
+// Report.FitConfig describes.
+const fitSteps = 40
 
 // DefaultNet is the width and depth of flow's default velocity net (flow.Config.Defaults).
 func DefaultNet() (width, depth int) {

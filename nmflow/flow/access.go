@@ -61,24 +61,17 @@ func (m *Model) FieldScale(t *Node) *Node {
 // FieldGradients is Field for training the velocity network. Besides the field v it returns
 // grads, which maps a scalar loss built from v to the network's trainable variables (under
 // scope.In("vel"), in a fixed order) and their gradients. Use it instead of graph.Gradient over the
-// network's variables: the network forms the weight gradients of its two widest layers itself
-// (see wide), out of autodiff's reach, so plain autodiff would leave those at zero. Gradients
-// with respect to x flow through Field as usual.
+// network's variables: it forms the weight gradients of the two widest layers itself (see wide),
+// faster than autodiff's rule on the Go backend. Gradients with respect to x flow through Field
+// as usual.
 func (m *Model) FieldGradients(scope *model.Scope, x, t *Node) (v *Node, grads func(loss *Node) ([]*model.Variable, []*Node)) {
 	tb := t
 	if t.Rank() == 0 {
 		tb = BroadcastToDims(t, x.Shape().Dimensions[0])
 	}
 	vel := scope.In("vel")
-	out, w := velocity(vel, m.Config.Net, x, tb, m.nullCond(vel, x), true)
-	grads = func(loss *Node) ([]*model.Variable, []*Node) {
-		g := loss.Graph()
-		vars := trainable(vel, g, w.inW, w.outW)
-		n := len(vars)
-		gr := Gradient(loss, append(varNodes(vars, g), w.inOut, w.out)...)
-		dIn, dOut := w.wideGradients(gr[n], gr[n+1])
-		return append(vars, w.inW, w.outW), append(gr[:n], dIn, dOut)
-	}
+	out, w := velocity(vel, m.Config.Net, x, tb, m.nullCond(vel, x))
+	grads = func(loss *Node) ([]*model.Variable, []*Node) { return w.gradients(vel, loss) }
 	return fieldFromOutput(m.Config.Predict, out, t), grads
 }
 

@@ -73,9 +73,9 @@
 //   - net.go: the velocity network. cond.go: conditioning on support sets (training); guide.go:
 //     support embeddings and classifier-free guidance (sampling).
 //   - train.go: Fit and the fit loop. batch.go: a step's minibatch, prepared one step ahead.
-//     adamw.go: AdamW, clipping, EMA and the learning-rate schedule in the graph; hostopt.go: the
-//     same for the two widest weights on the host. diverge.go: divergence and learning-rate
-//     cuts. checkpoint.go: saving, resuming, torn checkpoints, VelocityParams.
+//     adamw.go: the trainable variables, the learning-rate and EMA schedules; hostopt.go: the
+//     optimizer (clipping, AdamW, EMA) on the host, for every variable, from the gradients the
+//     compiled step returns. diverge.go: divergence and learning-rate cuts. checkpoint.go: saving, resuming, torn checkpoints, VelocityParams.
 //   - norm.go: the Normalizer. model.go: Model, model.json (ReadModelJSON), Save and Load.
 //     sample.go: sampling (the ODE solve, JKO's explicit steps, Generated). marginals.go: Model.CompareMarginals.
 //     access.go: what packages built on a fitted model (adjoint, vae) may use.

@@ -30,3 +30,19 @@ func (k adamEMA) update8(w, m1, m2, e, g []float32) int {
 	}
 	return n
 }
+
+// squares8 adds the squares of the first len(v)/8·8 elements into lanes (lane j: elements j, j+8,
+// …) with AVX2 and returns how many it did (0 without AVX2): a multiply then an add, as squares.
+func squares8(v []float32, lanes *[8]float32) int {
+	if !archsimd.X86.AVX2() {
+		return 0
+	}
+	n := len(v) &^ 7
+	acc := archsimd.LoadFloat32x8Slice(lanes[:])
+	for j := 0; j < n; j += 8 {
+		x := archsimd.LoadFloat32x8Slice(v[j : j+8])
+		acc = acc.Add(x.Mul(x))
+	}
+	acc.StoreSlice(lanes[:])
+	return n
+}

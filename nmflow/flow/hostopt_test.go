@@ -3,6 +3,7 @@ package flow
 import (
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 )
 
@@ -36,4 +37,35 @@ func TestAdamEMABits(t *testing.T) {
 		}
 	}
 	t.Logf("%d of %d elements by the vector update", done, n)
+}
+
+// TestSumSquares checks the gradient norm's sum of squares against a float64 sum, that the vector
+// lanes give the scalar lanes' bits, and that the cores' split does not change them.
+func TestSumSquares(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	v := make([]float32, 3*splitMin+13) // past the split, with a partial block and a scalar tail
+	var want float64
+	for i := range v {
+		v[i] = float32(r.NormFloat64() * 3)
+		want += float64(v[i]) * float64(v[i])
+	}
+	got := sumSquares(v)
+	if math.Abs(got-want) > 1e-6*want {
+		t.Fatalf("sum of squares %v, float64 reference %v", got, want)
+	}
+	var lanes [8]float32
+	for j, x := range v[:sumBlock] {
+		lanes[j%8] += float32(x * x)
+	}
+	var scalar float64
+	for _, l := range lanes {
+		scalar += float64(l)
+	}
+	if vec := squares(v[:sumBlock]); math.Float64bits(vec) != math.Float64bits(scalar) {
+		t.Fatalf("one block: %v with the vector lanes, %v with scalar lanes", vec, scalar)
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	if one := sumSquares(v); math.Float64bits(one) != math.Float64bits(got) {
+		t.Fatalf("on one core %v, on several %v", one, got)
+	}
 }

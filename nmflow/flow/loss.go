@@ -12,48 +12,36 @@ import (
 //     the point the path's tangent reaches at t = 1; the sampler's field is (D − x_t)/(1 − t).
 //   - JKO: ‖τ·∇V(x_k, t_{k+1}) + x_{k+1} − x_k‖², the explicit step's loss (jko.go holds V).
 
-// stepGraph: inputs x_t, target [B,P] (see batch), t [B], lr, emaDecay (scalars) → loss,
-// gradient norm. CFM and MMFM: the mean squared error of the velocity (PredictVelocity) or of the
-// endpoint estimate x_t + net (PredictTarget). JKO: see jkoLoss.
+// stepGraph: inputs x_t, target [B,P] (see batch), t [B] (and the condition's two inputs) → the
+// loss and the gradients of t.optVars (every trainable variable of the velocity net, by path),
+// for hostOptimizer. CFM and MMFM: the mean squared error of the velocity (PredictVelocity) or of
+// the endpoint estimate x_t + net (PredictTarget). JKO: see jkoLoss.
 func (t *trainer) stepGraph(scope *model.Scope, in []*Node) []*Node {
 	if t.compiles != nil {
 		*t.compiles++
 	}
-	xt, target, tt, lr, emaDecay := in[0], in[1], in[2], in[3], in[4]
+	xt, target, tt := in[0], in[1], in[2]
 	g := xt.Graph()
 	vel := scope.In("vel")
 	var loss *Node
-	var vars []*model.Variable
 	var grads []*Node
 	if t.cfg.Method == MethodJKO {
 		loss = jkoLoss(vel, t.cfg, xt, target, tt, t.m.AnchorTimes)
-		vars = trainable(vel, g)
-		grads = Gradient(loss, varNodes(vars, g)...)
+		t.optVars = trainable(vel, g)
+		grads = Gradient(loss, varNodes(t.optVars, g)...)
 	} else {
 		var cond *Node
 		if t.cond != nil {
-			cond = t.trainCond(vel, in[5], in[6])
+			cond = t.trainCond(vel, in[3], in[4])
 		}
-		v, w := velocity(vel, t.cfg.Net, xt, tt, cond, true)
+		v, w := velocity(vel, t.cfg.Net, xt, tt, cond)
 		if t.cfg.Predict == PredictTarget {
 			v = Add(xt, v)
 		}
 		loss = ReduceAllMean(Square(Sub(v, target)))
-		// Autodiff takes every variable but the two wide weights, whose gradients come from the
-		// gradients of their layers' outputs (see wide). The graph returns those two gradients and
-		// the clip scale: the host applies their AdamW and EMA updates (see hostOptimizer).
-		vars = trainable(vel, g, w.inW, w.outW)
-		n := len(vars)
-		grads = Gradient(loss, append(varNodes(vars, g), w.inOut, w.out)...)
-		dInW, dOutW := w.wideGradients(grads[n], grads[n+1])
-		t.wideVars = [2]*model.Variable{w.inW, w.outW}
-		gnorm, scale := t.clipScale(append(grads[:n:n], dInW, dOutW))
-		t.update(scope, vars, grads[:n], scale, lr, emaDecay)
-		return []*Node{loss, gnorm, scale, dInW, dOutW}
+		t.optVars, grads = w.gradients(vel, loss)
 	}
-	gnorm, scale := t.clipScale(grads)
-	t.update(scope, vars, grads, scale, lr, emaDecay)
-	return []*Node{loss, gnorm}
+	return append([]*Node{loss}, grads...)
 }
 
 // minRemaining bounds 1 − t when turning an endpoint prediction into a velocity.

@@ -114,13 +114,13 @@ func layerNorm(scope *model.Scope, x *Node) *Node {
 // Plain autodiff works through it; the training step forms the gradients of its two widest
 // layers itself (see wide and Model.FieldGradients), which is faster on the Go backend.
 func Velocity(scope *model.Scope, cfg NetConfig, x, t, cond *Node) *Node {
-	v, _ := velocity(scope, cfg, x, t, cond, false)
+	v, _ := velocity(scope, cfg, x, t, cond)
 	return v
 }
 
 // wide holds the nodes of the two layers whose size grows with the number of base-network
 // parameters D, so that the training step can form their weight gradients itself (see
-// wideGradients): autodiff's generic rule would copy D-sized tensors several times per step.
+// gradients): autodiff's generic rule would copy D-sized tensors several times per step.
 type wide struct {
 	inX       *Node           // [B, D+TimeDim(+CondDim)]: the first layer's input
 	inOut     *Node           // [Width, B]: W_in·inXᵀ, before the bias
@@ -129,9 +129,9 @@ type wide struct {
 	inW, outW *model.Variable // [Width, D+…] and [D, Width]
 }
 
-// velocity builds the network; with handFormed the two wide weights are out of autodiff's reach
-// and their gradients must come from wide.wideGradients.
-func velocity(scope *model.Scope, cfg NetConfig, x, t, cond *Node, handFormed bool) (*Node, *wide) {
+// velocity builds the network and returns, besides its output, the nodes the gradients of its
+// two wide weights are formed from (wide.gradients).
+func velocity(scope *model.Scope, cfg NetConfig, x, t, cond *Node) (*Node, *wide) {
 	g := x.Graph()
 	d := x.Shape().Dimensions[1]
 	emb := TimeEmbedding(t, cfg.TimeDim)
@@ -143,16 +143,10 @@ func velocity(scope *model.Scope, cfg NetConfig, x, t, cond *Node, handFormed bo
 		in = append(in, cond)
 	}
 	w := &wide{inX: Concatenate(in, -1)}
-	// The first layer as W·xᵀ ([Width,B]) with its weight out of autodiff's reach.
+	// The first layer as W·xᵀ ([Width,B]).
 	var inB *model.Variable
 	w.inW, inB = denseVars(scope.In("in"), w.inX.Shape().Dimensions[1], cfg.Width, false)
-	stop := func(n *Node) *Node {
-		if handFormed {
-			return StopGradient(n)
-		}
-		return n
-	}
-	w.inOut = DotGeneral(stop(w.inW.NodeValue(g)), []int{1}, nil, w.inX, []int{1}, nil)
+	w.inOut = DotGeneral(w.inW.NodeValue(g), []int{1}, nil, w.inX, []int{1}, nil)
 	h := Add(Transpose(w.inOut, 0, 1), InsertAxes(inB.NodeValue(g), 0))
 	for i := 0; i < cfg.Depth; i++ {
 		blk := scope.In("block%d", i)
@@ -163,7 +157,7 @@ func velocity(scope *model.Scope, cfg NetConfig, x, t, cond *Node, handFormed bo
 	w.outX = swish(layerNorm(scope.In("out_norm"), h))
 	var outB *model.Variable
 	w.outW, outB = denseVars(scope.In("out"), cfg.Width, d, true)
-	w.out = nn.Dense(w.outX, stop(w.outW.NodeValue(g)), outB.NodeValue(g), compute.DenseLayoutOutputsInput)
+	w.out = nn.Dense(w.outX, w.outW.NodeValue(g), outB.NodeValue(g), compute.DenseLayoutOutputsInput)
 	if cfg.Skip != SkipDiag {
 		return w.out, w
 	}
@@ -177,13 +171,29 @@ func velocity(scope *model.Scope, cfg NetConfig, x, t, cond *Node, handFormed bo
 	return Add(w.out, Mul(coef, x)), w
 }
 
-// wideGradients returns ∂L/∂W_in and ∂L/∂W_out from ∂L/∂inOut and ∂L/∂out, each one matmul in the
-// backend's native layouts: dW_in = d(inOut)·inX needs no transpose at all, dW_out = d(out)ᵀ·outX
-// one of the [B,D] gradient.
-func (w *wide) wideGradients(dInOut, dOut *Node) (dInW, dOutW *Node) {
-	dInW = DotGeneral(dInOut, []int{1}, nil, w.inX, []int{0}, nil)
-	dOutW = DotGeneral(dOut, []int{0}, nil, w.outX, []int{0}, nil)
-	return dInW, dOutW
+// gradients returns the trainable variables of vel used by loss's graph (trainable's order) and
+// the gradients of loss with respect to them. Autodiff forms all but the two wide weights'; those
+// come from the gradients of their layers' outputs, each one matmul in the backend's native
+// layouts: dW_in = d(inOut)·inX needs no transpose at all, dW_out = d(out)ᵀ·outX one of the [B,D]
+// gradient. (Autodiff never forms the wide weights' gradients: nothing asks for them.)
+func (w *wide) gradients(vel *model.Scope, loss *Node) ([]*model.Variable, []*Node) {
+	g := loss.Graph()
+	others := trainable(vel, g, w.inW, w.outW)
+	n := len(others)
+	gs := Gradient(loss, append(varNodes(others, g), w.inOut, w.out)...)
+	byVar := map[*model.Variable]*Node{
+		w.inW:  DotGeneral(gs[n], []int{1}, nil, w.inX, []int{0}, nil),
+		w.outW: DotGeneral(gs[n+1], []int{0}, nil, w.outX, []int{0}, nil),
+	}
+	for i, o := range others {
+		byVar[o] = gs[i]
+	}
+	vars := trainable(vel, g)
+	grads := make([]*Node, len(vars))
+	for i, v := range vars {
+		grads[i] = byVar[v]
+	}
+	return vars, grads
 }
 
 func swish(x *Node) *Node { return Mul(x, Sigmoid(x)) }

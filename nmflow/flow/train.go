@@ -68,8 +68,8 @@ type trainer struct {
 	// newStore makes an empty store with the seeded random state: every (re)load starts from one.
 	newStore func() (*model.Store, error)
 	saved    int // steps done at the last checkpoint on disk (0: none)
-	// wideVars are the velocity net's input and output weights (CFM, MMFM), updated by host.
-	wideVars [2]*model.Variable
+	// optVars are the variables the training step returns gradients for, in order.
+	optVars  []*model.Variable
 	host     *hostOptimizer // their optimizer state; nil until the first step of a store
 	cond     *condData      // conditional fits (FitConditional); nil otherwise
 	compiles *int           // Options.Compiles
@@ -208,7 +208,7 @@ func (t *trainer) run(ctx context.Context, opt Options) error {
 			return in.err
 		}
 		lr := cfg.lrAt(s) * t.m.lrScaleAt(s)
-		args := []any{in.xt, in.target, in.t, float32(lr), float32(cfg.emaAt(s))}
+		args := []any{in.xt, in.target, in.t}
 		for _, c := range in.cond {
 			args = append(args, c)
 		}
@@ -217,11 +217,9 @@ func (t *trainer) run(ctx context.Context, opt Options) error {
 			return fmt.Errorf("flow: training step %d failed: %w", s, err)
 		}
 		loss := tensors.MustCopyFlatData[float32](out[0])[0]
-		gn := tensors.MustCopyFlatData[float32](out[1])[0]
-		if len(out) > 2 {
-			if err := t.hostStep(s, lr, out[2:]); err != nil {
-				return err
-			}
+		gn, err := t.gradNorm(out[1:])
+		if err != nil {
+			return err
 		}
 		if testHookStep != nil {
 			testHookStep(s, &loss, &gn)
@@ -242,6 +240,9 @@ func (t *trainer) run(ctx context.Context, opt Options) error {
 			bar.Set(t.m.Steps)
 			s = t.m.Steps - 1
 			continue
+		}
+		if err := t.hostStep(s, lr, gn, out[1:]); err != nil {
+			return err
 		}
 		t.m.History = append(t.m.History, loss)
 		t.m.GradNorm = append(t.m.GradNorm, gn)
@@ -265,7 +266,7 @@ func (t *trainer) run(ctx context.Context, opt Options) error {
 	}
 	t.m.WallSeconds += time.Since(start).Seconds()
 	t.m.StepSeconds = t.m.WallSeconds / float64(max(t.m.Steps, 1))
-	if err := t.host.sync(); err != nil {
+	if err := t.host.sync(t.m.Steps); err != nil {
 		return err
 	}
 	if err := t.m.adoptEMA(t.store); err != nil {
@@ -294,7 +295,7 @@ func (t *trainer) checkpointer(dir string) (*checkpoint.Handler, error) {
 // loss and gradient norm of every step are checked, and an AdamW step with a finite gradient and
 // learning rate keeps finite weights finite.
 func (t *trainer) save(dir string, ckpt *checkpoint.Handler) error {
-	if err := t.host.sync(); err != nil {
+	if err := t.host.sync(t.m.Steps); err != nil {
 		return err
 	}
 	if err := t.m.saveTraining(dir, ckpt); err != nil {

@@ -1,0 +1,197 @@
+package backend
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/gomlx/compute"
+
+	. "github.com/gomlx/gomlx/core/graph" //nolint:revive
+	"github.com/gomlx/gomlx/core/tensors"
+)
+
+// TestTransposeSwap checks that the Go backend's float32 Transpose runs transpose32 (unless
+// NMFLOW_GEMM=gomlx) and that every permutation of shapes with size-1 axes, mergeable axes and
+// tiles cut at their edges puts each element where the definition of a transpose does.
+func TestTransposeSwap(t *testing.T) {
+	be := goBackend(t)
+	checkSwapped(t, be, "nmflow transpose")
+	for _, dims := range [][]int{{37, 53}, {1, 70}, {3, 1, 40, 17}, {2, 3, 4, 5}, {5, 33, 1}, {2, 17, 19, 3, 2}} {
+		for _, perm := range permutations(len(dims)) {
+			t.Run(fmt.Sprint(dims, perm), func(t *testing.T) {
+				checkTranspose(t, be, dims, perm)
+			})
+		}
+	}
+}
+
+func checkTranspose(t *testing.T, be compute.Backend, dims, perm []int) {
+	n := 1
+	for _, d := range dims {
+		n *= d
+	}
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = float32(i)
+	}
+	out := MustExecOnce(be, func(a *Node) *Node { return TransposeAllAxes(a, perm...) }, tensors.FromFlatDataAndDimensions(x, dims...))
+	got := tensors.MustCopyFlatData[float32](out)
+	// Output index (row-major over the permuted dims) → operand index.
+	outDims := make([]int, len(dims))
+	for i, p := range perm {
+		outDims[i] = dims[p]
+	}
+	idx := make([]int, len(dims))
+	for o := range n {
+		rem := o
+		for a := len(outDims) - 1; a >= 0; a-- {
+			idx[perm[a]] = rem % outDims[a]
+			rem /= outDims[a]
+		}
+		src := 0
+		for a, d := range dims {
+			src = src*d + idx[a]
+		}
+		if got[o] != x[src] {
+			t.Fatalf("output %d = %v, want operand element %d", o, got[o], src)
+		}
+	}
+}
+
+// permutations lists every permutation of 0..n-1.
+func permutations(n int) [][]int {
+	if n == 1 {
+		return [][]int{{0}}
+	}
+	var out [][]int
+	for _, p := range permutations(n - 1) {
+		for at := 0; at <= len(p); at++ {
+			q := append(append(append([]int{}, p[:at]...), n-1), p[at:]...)
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
+// TestSumSwap checks that the Go backend's float32 ReduceSum runs sum32 (unless NMFLOW_GEMM=gomlx)
+// and that every subset of reduced axes of shapes with size-1 axes gives the sums, with the bits
+// of a sum in operand order.
+func TestSumSwap(t *testing.T) {
+	be := goBackend(t)
+	checkSwapped(t, be, "nmflow sum")
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, dims := range [][]int{{37, 53}, {1, 70}, {3, 1, 40, 17}, {2, 3, 4, 5}, {5, 33, 1}, {2, 17, 19, 3, 2}} {
+		n := 1
+		for _, d := range dims {
+			n *= d
+		}
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(r.NormFloat64())
+		}
+		for mask := 1; mask < 1<<len(dims); mask++ {
+			var axes []int
+			for a := range dims {
+				if mask&(1<<a) != 0 {
+					axes = append(axes, a)
+				}
+			}
+			t.Run(fmt.Sprint(dims, axes), func(t *testing.T) {
+				out := MustExecOnce(be, func(a *Node) *Node { return ReduceSum(a, axes...) }, tensors.FromFlatDataAndDimensions(x, dims...))
+				got := tensors.MustCopyFlatData[float32](out)
+				want := make([]float32, len(got))
+				idx := make([]int, len(dims))
+				for i, v := range x {
+					rem := i
+					for a := len(dims) - 1; a >= 0; a-- {
+						idx[a] = rem % dims[a]
+						rem /= dims[a]
+					}
+					o := 0
+					for a, d := range dims {
+						if mask&(1<<a) == 0 {
+							o = o*d + idx[a]
+						}
+					}
+					want[o] += v
+				}
+				for i := range want {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("output %d = %v, want %v", i, got[i], want[i])
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestSigmoidSwap checks that the Go backend's float32 Logistic runs sigmoid32 (unless
+// NMFLOW_GEMM=gomlx), that it stays within 3 ulp of the float64
+// sigmoid (or under 2·10⁻³⁸ where that is smaller still), keeps NaN, and that the vector lanes
+// give the scalar's bits.
+func TestSigmoidSwap(t *testing.T) {
+	be := goBackend(t)
+	checkSwapped(t, be, "nmflow sigmoid")
+	r := rand.New(rand.NewPCG(5, 6))
+	x := []float32{0, float32(math.Copysign(0, -1)), 1e-8, -1e-8, 87, -87, 88, -88, 100, -100, 1e30, -1e30,
+		float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN())}
+	for len(x) < 1<<17+3 { // past the split over cores, with a scalar tail
+		x = append(x, float32(r.NormFloat64()*10))
+	}
+	out := MustExecOnce(be, Sigmoid, tensors.FromFlatDataAndDimensions(x, len(x)))
+	got := tensors.MustCopyFlatData[float32](out)
+	for i, v := range x {
+		want := 1 / (1 + math.Exp(-float64(v)))
+		if v != v {
+			if got[i] == got[i] {
+				t.Fatalf("σ(NaN) = %v", got[i])
+			}
+			continue
+		}
+		if d := math.Abs(float64(got[i]) - want); d > 3*ulp(float32(want)) && d > 2e-38 {
+			t.Fatalf("σ(%v) = %v, want %v (off %g)", v, got[i], want, d)
+		}
+	}
+	one := make([]float32, len(x))
+	for i, v := range x {
+		one[i] = sigmoid1(v)
+	}
+	vec := append([]float32(nil), x...)
+	sigmoidRun(vec)
+	for i := range vec {
+		if math.Float32bits(vec[i]) != math.Float32bits(one[i]) {
+			t.Fatalf("σ(%v): %v in the vector lanes, %v scalar", x[i], vec[i], one[i])
+		}
+	}
+}
+
+// ulp is the spacing of float32 numbers at v.
+func ulp(v float32) float64 {
+	return float64(math.Nextafter32(v, float32(math.Inf(1))) - v)
+}
+
+// TestComputeVersion checks that go.mod requires the compute version whose executor table
+// unary.go mirrors (a test binary records no dependency versions, so the swap trusts go.mod there).
+func TestComputeVersion(t *testing.T) {
+	mod, err := os.ReadFile("../../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "github.com/gomlx/compute " + computeChecked + "\n"
+	if !strings.Contains(string(mod), want) {
+		t.Fatalf("go.mod does not require %q: check unary.go's mirror of the executor table against the new version and update computeChecked", strings.TrimSpace(want))
+	}
+}
+
+// checkSwapped fails unless the backend's name lists the swap exactly when NMFLOW_GEMM is not gomlx.
+func checkSwapped(t *testing.T, be compute.Backend, swap string) {
+	t.Helper()
+	name := describe("go", be)
+	if ours := os.Getenv(EnvGEMM) != "gomlx"; ours != strings.Contains(name, swap) {
+		t.Fatalf("backend %q: %s expected: %v", name, swap, ours)
+	}
+}
