@@ -347,7 +347,7 @@ def evaluate(a, dev):
         # Per-net mean loss and accuracy, as nmflow's Evaluator returns (the zoo records both).
         state["loss"] = F.cross_entropy(logits.transpose(1, 2), Y[None].expand(nets, -1), reduction="none").mean(1)
         state["acc"] = (logits.argmax(-1) == Y[None]).float().mean(1)
-    k = a.iters or (2 if a.quick else 3)
+    k = a.iters or (2 if a.quick else 10)
     warm, rate = time_it(k, run, dev)
     # Check: the mean over nets of the per-net test loss.
     return [result("eval", f"N={nets}", "nets/s", rate * nets, warm, k, float(state["loss"].mean()), "loss")]

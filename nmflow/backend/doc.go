@@ -7,7 +7,7 @@
 //
 // On the pure-Go backend the float32 matmuls run nmflow/gemm where the CPU has AVX2 and FMA
 // (GoMLX's own kernel there reaches a fifth of the machine's peak), and its float32 Transpose,
-// ReduceSum and Logistic run nmflow's loops (swap.go: GoMLX's walk a generic index iterator per
+// ReduceSum, Slice and Logistic run nmflow's loops (swap.go: GoMLX's walk a generic index iterator per
 // element, or a float64 exp); Info.Name says which run, and NMFLOW_GEMM=gomlx keeps all of
 // GoMLX's. The swaps reach into GoMLX's internal registries (gemm.go, swap.go) and each is
 // refused, keeping GoMLX's code, if its registry is not the one it knows.

@@ -56,7 +56,7 @@ var (
 )
 
 // installGEMM puts nmflow/gemm behind the pure-Go backend's float32 DotGeneral and makes the
-// other kernel swaps (swap.go: Transpose, ReduceSum, Logistic), once per process, and says which
+// other kernel swaps (swap.go: Transpose, ReduceSum, Slice, Logistic), once per process, and says which
 // run. NMFLOW_GEMM=gomlx keeps all of GoMLX's.
 func installGEMM() string {
 	gemmOnce.Do(func() {

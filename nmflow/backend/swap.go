@@ -10,7 +10,7 @@ import (
 	"github.com/gomlx/compute/shapes"
 )
 
-// What the kernel swaps of transpose.go, reduce.go and unary.go share: mirrors of the pure-Go
+// What the kernel swaps of transpose.go, reduce.go, slice.go and unary.go share: mirrors of the pure-Go
 // backend's internal types (github.com/gomlx/compute/internal/gobackend), reached by linkname,
 // and the checks that a swap is made only where they are the types mirrored.
 
@@ -51,6 +51,7 @@ func installSwaps() string {
 	}{
 		{"transpose", swapFloat32(transposeMap, transposeSignature, nil, transposeFn(transpose32))},
 		{"sum", swapFloat32(reduceSumMap, reduceSignature, []reflect.Type{reflect.TypeFor[error]()}, reduceFn(sum32))},
+		{"slice", swapSlice()},
 		{"sigmoid", swapLogistic()},
 	} {
 		if sw.ok {
@@ -70,6 +71,19 @@ func swapFloat32[F any](m *dtypeMap, params, results []reflect.Type, ours F) boo
 	}
 	words := (*[2]unsafe.Pointer)(unsafe.Pointer(&m.m[dtypes.Float32]))
 	words[1] = *(*unsafe.Pointer)(unsafe.Pointer(&ours))
+	return true
+}
+
+// swapSlice puts slice32 behind the float32 Slice, keeping GoMLX's for the strides it leaves.
+func swapSlice() bool {
+	if sliceMap == nil {
+		return false
+	}
+	orig := sliceMap.m[dtypes.Float32]
+	if !swapFloat32(sliceMap, sliceSignature, nil, sliceFn(slice32)) {
+		return false
+	}
+	*(*unsafe.Pointer)(unsafe.Pointer(&sliceOrig)) = (*[2]unsafe.Pointer)(unsafe.Pointer(&orig))[1]
 	return true
 }
 

@@ -195,3 +195,72 @@ func checkSwapped(t *testing.T, be compute.Backend, swap string) {
 		t.Fatalf("backend %q: %s expected: %v", name, swap, ours)
 	}
 }
+
+// TestSliceSwap checks that the Go backend's float32 Slice runs slice32 (unless
+// NMFLOW_GEMM=gomlx) and that unit-stride slices of every axis, and strided ones (GoMLX's loop),
+// give the elements a definition of slicing gives.
+func TestSliceSwap(t *testing.T) {
+	be := goBackend(t)
+	checkSwapped(t, be, "nmflow slice")
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, dims := range [][]int{{37}, {5, 53}, {3, 1, 40, 17}, {2, 3, 4, 5}, {64, 25450}} {
+		n := 1
+		for _, d := range dims {
+			n *= d
+		}
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(i)
+		}
+		for trial := range 12 {
+			starts, limits, strides := make([]int, len(dims)), make([]int, len(dims)), make([]int, len(dims))
+			for a, d := range dims {
+				starts[a], limits[a], strides[a] = 0, d, 1
+				if r.IntN(2) == 0 { // cut this axis
+					starts[a] = r.IntN(d)
+					limits[a] = starts[a] + 1 + r.IntN(d-starts[a])
+				}
+				if trial%4 == 3 {
+					strides[a] = 1 + r.IntN(2)
+				}
+			}
+			t.Run(fmt.Sprint(dims, starts, limits, strides), func(t *testing.T) {
+				out := MustExecOnce(be, func(a *Node) *Node { return Slice(a, sliceSpecs(starts, limits, strides)...) }, tensors.FromFlatDataAndDimensions(x, dims...))
+				got := tensors.MustCopyFlatData[float32](out)
+				// The elements at starts + k·strides below limits, in row-major order.
+				var want []float32
+				var walk func(a, off int)
+				walk = func(a, off int) {
+					if a == len(dims) {
+						want = append(want, x[off])
+						return
+					}
+					stride := 1
+					for _, d := range dims[a+1:] {
+						stride *= d
+					}
+					for i := starts[a]; i < limits[a]; i += strides[a] {
+						walk(a+1, off+i*stride)
+					}
+				}
+				walk(0, 0)
+				if len(got) != len(want) {
+					t.Fatalf("%d elements, want %d", len(got), len(want))
+				}
+				for i := range want {
+					if got[i] != want[i] {
+						t.Fatalf("element %d = %v, want %v", i, got[i], want[i])
+					}
+				}
+			})
+		}
+	}
+}
+
+func sliceSpecs(starts, limits, strides []int) []SliceAxisSpec {
+	specs := make([]SliceAxisSpec, len(starts))
+	for a := range starts {
+		specs[a] = AxisRange(starts[a], limits[a]).Stride(strides[a])
+	}
+	return specs
+}

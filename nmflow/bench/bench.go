@@ -77,7 +77,7 @@ type Report struct {
 type Options struct {
 	Workloads []string // nil: all
 	Quick     bool     // tiny sizes (seconds), for tests
-	Iters     int      // timed calls per case (default 20 zoo, 10–100 fit by size, 3 sample, 3 eval; Quick: 2)
+	Iters     int      // timed calls per case (default 20 zoo, 10–100 fit by size, 3 sample, 10 eval; Quick: 2)
 	Seed      uint64   // default 1
 	Log       io.Writer
 }
@@ -406,7 +406,7 @@ func Eval(be compute.Backend, opt Options) ([]Result, error) {
 	ev := eval.NewEvaluator(be, net, im, norm, spec.Input, nets)
 	params := tensors.FromFlatDataAndDimensions(w, nets, net.Layout().Size())
 	var loss float64
-	k := iters(opt, 3)
+	k := iters(opt, 10)
 	warm, rate, err := timeIt(k, func() error {
 		l, _, err := ev.Run(params)
 		loss = mean(l)
