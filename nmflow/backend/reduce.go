@@ -26,6 +26,9 @@ type reduceIter struct {
 // reduceFn has the layout and calling convention of ops.GenericReduceFn.
 type reduceFn func(operand, output *buffer, it *reduceIter, dtype dtypes.DType) error
 
+// reduceOrig is GoMLX's float32 sum.
+var reduceOrig reduceFn
+
 // reduceSignature is the float32 entry's: ops.GenericReduceFn, func(*Buffer, *Buffer,
 // *ReduceOutputIterator, dtypes.DType) error.
 var reduceSignature = []reflect.Type{reflect.TypeFor[*buffer](), reflect.TypeFor[*buffer](), reflect.TypeFor[*reduceIter](), reflect.TypeFor[dtypes.DType]()}
@@ -33,9 +36,9 @@ var reduceSignature = []reflect.Type{reflect.TypeFor[*buffer](), reflect.TypeFor
 // sum32 sums the operand into the output along the iterator's reduced axes. Axes of size 1 are
 // dropped and neighbours of the same kind (reduced or kept, contiguous in the output) merged, so
 // the common cases are one loop: a sum of rows, a sum of columns, a total.
-func sum32(operand, output *buffer, it *reduceIter, _ dtypes.DType) error {
+func sum32(operand, output *buffer, it *reduceIter, dt dtypes.DType) error {
 	src, dst := operand.flat.([]float32), output.flat.([]float32)
-	var dims, strides [maxTransposeRank]int
+	var dims, strides [maxRank]int
 	r, n, m := 0, 1, 1
 	for a, d := range it.operand {
 		n *= d
@@ -51,10 +54,8 @@ func sum32(operand, output *buffer, it *reduceIter, _ dtypes.DType) error {
 			strides[r-1] = s
 			continue
 		}
-		if r == maxTransposeRank {
-			clear(dst[:m])
-			genericSum32(src[:n], dst, it)
-			return nil
+		if r == maxRank {
+			return reduceOrig(operand, output, it, dt)
 		}
 		dims[r], strides[r] = d, s
 		r++
@@ -91,23 +92,5 @@ func sumAxes(src, dst []float32, dims, strides []int, outBase int) {
 	row := dst[outBase : outBase+len(src)]
 	for j, v := range src {
 		row[j] += v
-	}
-}
-
-// genericSum32 is GoMLX's own loop, for ranks past maxTransposeRank.
-func genericSum32(src, dst []float32, it *reduceIter) {
-	idx := make([]int, len(it.operand))
-	out := 0
-	for _, v := range src {
-		dst[out] += v
-		for a := len(idx) - 1; a >= 0; a-- {
-			idx[a]++
-			out += it.out[a]
-			if idx[a] < it.operand[a] {
-				break
-			}
-			idx[a] = 0
-			out -= it.out[a] * it.operand[a]
-		}
 	}
 }

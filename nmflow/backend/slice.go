@@ -37,7 +37,7 @@ func slice32(operand, output *buffer, p *sliceParams) {
 	}
 	in, out := operand.shape.Dimensions, output.shape.Dimensions
 	src, dst := operand.flat.([]float32), output.flat.([]float32)
-	if len(in) == 0 || len(in) > maxTransposeRank {
+	if len(in) == 0 || len(in) > maxRank {
 		sliceOrig(operand, output, p)
 		return
 	}
@@ -48,7 +48,7 @@ func slice32(operand, output *buffer, p *sliceParams) {
 		k--
 	}
 	run *= out[k]
-	var strides [maxTransposeRank]int
+	var strides [maxRank]int
 	st := 1
 	for a := len(in) - 1; a >= 0; a-- {
 		strides[a] = st

@@ -49,9 +49,9 @@ func installSwaps() string {
 		name string
 		ok   bool
 	}{
-		{"transpose", swapFloat32(transposeMap, transposeSignature, nil, transposeFn(transpose32))},
-		{"sum", swapFloat32(reduceSumMap, reduceSignature, []reflect.Type{reflect.TypeFor[error]()}, reduceFn(sum32))},
-		{"slice", swapSlice()},
+		{"transpose", swapFloat32(transposeMap, transposeSignature, nil, transposeFn(transpose32), &transposeOrig)},
+		{"sum", swapFloat32(reduceSumMap, reduceSignature, []reflect.Type{reflect.TypeFor[error]()}, reduceFn(sum32), &reduceOrig)},
+		{"slice", swapFloat32(sliceMap, sliceSignature, nil, sliceFn(slice32), &sliceOrig)},
 		{"sigmoid", swapLogistic()},
 	} {
 		if sw.ok {
@@ -62,28 +62,17 @@ func installSwaps() string {
 }
 
 // swapFloat32 puts ours in place of m's float32 function when that has the parameters and results
-// given (pointers: to structs of the mirrors' layout) and reports whether it did. ours must be a
-// func type with those mirrors: an interface holding a func keeps the function in its data word,
-// so the entry keeps its dynamic type and GoMLX's type assertion still holds.
-func swapFloat32[F any](m *dtypeMap, params, results []reflect.Type, ours F) bool {
+// given (pointers: to structs of the mirrors' layout), keeps the function it replaces in orig (for
+// the cases ours leaves to it), and reports whether it did. F must be a func type with those
+// mirrors: an interface holding a func keeps the function in its data word, so the entry keeps its
+// dynamic type and GoMLX's type assertion still holds.
+func swapFloat32[F any](m *dtypeMap, params, results []reflect.Type, ours F, orig *F) bool {
 	if m == nil || !hasSignature(m.m[dtypes.Float32], params, results) {
 		return false
 	}
 	words := (*[2]unsafe.Pointer)(unsafe.Pointer(&m.m[dtypes.Float32]))
+	*(*unsafe.Pointer)(unsafe.Pointer(orig)) = words[1]
 	words[1] = *(*unsafe.Pointer)(unsafe.Pointer(&ours))
-	return true
-}
-
-// swapSlice puts slice32 behind the float32 Slice, keeping GoMLX's for the strides it leaves.
-func swapSlice() bool {
-	if sliceMap == nil {
-		return false
-	}
-	orig := sliceMap.m[dtypes.Float32]
-	if !swapFloat32(sliceMap, sliceSignature, nil, sliceFn(slice32)) {
-		return false
-	}
-	*(*unsafe.Pointer)(unsafe.Pointer(&sliceOrig)) = (*[2]unsafe.Pointer)(unsafe.Pointer(&orig))[1]
 	return true
 }
 

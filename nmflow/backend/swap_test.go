@@ -30,14 +30,8 @@ func TestTransposeSwap(t *testing.T) {
 }
 
 func checkTranspose(t *testing.T, be compute.Backend, dims, perm []int) {
-	n := 1
-	for _, d := range dims {
-		n *= d
-	}
-	x := make([]float32, n)
-	for i := range x {
-		x[i] = float32(i)
-	}
+	x := iota32(dims)
+	n := len(x)
 	out := MustExecOnce(be, func(a *Node) *Node { return TransposeAllAxes(a, perm...) }, tensors.FromFlatDataAndDimensions(x, dims...))
 	got := tensors.MustCopyFlatData[float32](out)
 	// Output index (row-major over the permuted dims) → operand index.
@@ -204,14 +198,7 @@ func TestSliceSwap(t *testing.T) {
 	checkSwapped(t, be, "nmflow slice")
 	r := rand.New(rand.NewPCG(7, 8))
 	for _, dims := range [][]int{{37}, {5, 53}, {3, 1, 40, 17}, {2, 3, 4, 5}, {64, 25450}} {
-		n := 1
-		for _, d := range dims {
-			n *= d
-		}
-		x := make([]float32, n)
-		for i := range x {
-			x[i] = float32(i)
-		}
+		x := iota32(dims)
 		for trial := range 12 {
 			starts, limits, strides := make([]int, len(dims)), make([]int, len(dims)), make([]int, len(dims))
 			for a, d := range dims {
@@ -263,4 +250,17 @@ func sliceSpecs(starts, limits, strides []int) []SliceAxisSpec {
 		specs[a] = AxisRange(starts[a], limits[a]).Stride(strides[a])
 	}
 	return specs
+}
+
+// iota32 is 0, 1, 2, … over a tensor of the given dimensions, flat.
+func iota32(dims []int) []float32 {
+	n := 1
+	for _, d := range dims {
+		n *= d
+	}
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = float32(i)
+	}
+	return x
 }

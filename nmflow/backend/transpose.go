@@ -35,7 +35,7 @@ var transposeSignature = []reflect.Type{reflect.TypeFor[*buffer](), reflect.Type
 // one copy and the rest runs as blocked 2-D transposes of the last two axes.
 func transpose32(operand, output *buffer, it *transposeIter) {
 	src, dst := operand.flat.([]float32), output.flat.([]float32)
-	var dims, strides [maxTransposeRank]int
+	var dims, strides [maxRank]int
 	r := 0
 	n := 1
 	for a, d := range it.operand {
@@ -49,8 +49,8 @@ func transpose32(operand, output *buffer, it *transposeIter) {
 			strides[r-1] = it.outStrides[a]
 			continue
 		}
-		if r == maxTransposeRank {
-			generic32(src[:n], dst, it)
+		if r == maxRank {
+			transposeOrig(operand, output, it)
 			return
 		}
 		dims[r], strides[r] = d, it.outStrides[a]
@@ -69,25 +69,12 @@ func transpose32(operand, output *buffer, it *transposeIter) {
 	}
 }
 
-const maxTransposeRank = 8
+// maxRank bounds the (merged) axes transpose32, sum32 and slice32 handle; past it they
+// call GoMLX's loop.
+const maxRank = 8
 
-// generic32 is GoMLX's own loop, for ranks past maxTransposeRank.
-func generic32(src, dst []float32, it *transposeIter) {
-	idx := make([]int, len(it.operand))
-	out := 0
-	for _, v := range src {
-		dst[out] = v
-		for a := len(idx) - 1; a >= 0; a-- {
-			idx[a]++
-			out += it.outStrides[a]
-			if idx[a] < it.operand[a] {
-				break
-			}
-			idx[a] = 0
-			out -= it.outStrides[a] * it.operand[a]
-		}
-	}
-}
+// transposeOrig is GoMLX's float32 transpose.
+var transposeOrig transposeFn
 
 // transposeAxes writes the operand block src (row-major over dims) into dst at the output strides;
 // len(dims) ≥ 2, and the last axis's stride is not 1 unless merged (it then is a copy of rows).
