@@ -44,7 +44,7 @@ type ScalingOptions struct {
 	Rs     []int // zoo runs per step (default 1, 4, 16, 64, 256; Quick: 1, 2, 4)
 	Hidden []int // fit: MLP 784-h-10 zoos (default h = 1, 4, 12, 40, 128 → P ≈ 10³…10⁵; Quick: 1, 2, 4)
 	Quick  bool  // tiny sizes, for tests and CI-scale notebooks
-	Steps  int   // timed steps per point (default 20 zoo, 6 fit; Quick: 4)
+	Steps  int   // timed steps per point (default 20 zoo, fit by P: see sweepFitSteps; Quick: 4)
 	Seed   uint64
 	Log    io.Writer
 }
@@ -112,7 +112,7 @@ func Scaling(ctx context.Context, be compute.Backend, opt ScalingOptions) ([]Poi
 		if err != nil {
 			return out, err
 		}
-		n := steps(6)
+		n := sweepFitSteps(steps(0), z.Params)
 		var rate float64
 		var compiles int
 		peak, merr := peakDuring(func() error {
@@ -127,6 +127,18 @@ func Scaling(ctx context.Context, be compute.Backend, opt ScalingOptions) ([]Poi
 		fmt.Fprintf(opt.Log, "scaling fit P=%d: %.4f s/step, peak +%.0f MiB\n", z.Params, pt.StepS, pt.PeakMB)
 	}
 	return out, nil
+}
+
+// sweepFitSteps is the timed steps of a fit point: n when set, else about two seconds of steps at this
+// VM's cost (2.5 ms + 4 µs·P a step, width 256), and at least 20. The rate is a difference of two
+// fits' times, and setting up a fit (allocating and first touching its P-sized arrays) jitters by
+// up to a second or two at P = 10⁵: six steps, the old default, were lost in it once the steps got
+// fast (P = 101,770 measured 5.5 ms a step in one sweep, 366 ms in another).
+func sweepFitSteps(n, p int) int {
+	if n > 0 {
+		return n
+	}
+	return max(20, int(math.Ceil(2/(0.0025+4e-6*float64(p)))))
 }
 
 // zooPoint times n steps after 3 warm ones (the first compiles) and measures the live heap
