@@ -43,4 +43,3 @@ func MLPVelocity(d, hidden int, seed uint64) VelocityFn {
 		return nn.Dense(h, c(w2), c(b2), compute.DenseLayoutInputOutputs)
 	}
 }
-
