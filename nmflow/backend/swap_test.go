@@ -132,7 +132,7 @@ func TestSigmoidSwap(t *testing.T) {
 	checkSwapped(t, be, "nmflow sigmoid")
 	r := rand.New(rand.NewPCG(5, 6))
 	x := []float32{0, float32(math.Copysign(0, -1)), 1e-8, -1e-8, 87, -87, 88, -88, 100, -100, 1e30, -1e30,
-		float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN())}
+		posInf, -posInf, float32(math.NaN())}
 	for len(x) < 1<<17+3 { // past the split over cores, with a scalar tail
 		x = append(x, float32(r.NormFloat64()*10))
 	}
@@ -165,8 +165,11 @@ func TestSigmoidSwap(t *testing.T) {
 
 // ulp is the spacing of float32 numbers at v.
 func ulp(v float32) float64 {
-	return float64(math.Nextafter32(v, float32(math.Inf(1))) - v)
+	return float64(math.Nextafter32(v, math.MaxFloat32) - v)
 }
+
+// posInf is +Inf as an input (logits or activations), never a tolerance.
+var posInf = math.Float32frombits(0x7f800000)
 
 // TestComputeVersion checks that go.mod requires the compute version whose executor table
 // unary.go mirrors (a test binary records no dependency versions, so the swap trusts go.mod there).

@@ -17,7 +17,7 @@ func TestSumExp(t *testing.T) {
 	if got := sumExp([]float32{1, 2, 3}, 3); math.Abs(got-(math.Exp(-2)+math.Exp(-1)+1)) > 1e-6 {
 		t.Fatalf("sumExp([1 2 3], 3) = %g", got)
 	}
-	inf := float32(math.Inf(1)) // an input (infinite logits), not a tolerance: the checks below are exact
+	inf := math.Float32frombits(0x7f800000) // +Inf as an input (infinite logits): the checks below are exact
 	if sumExp([]float32{-inf, 0}, 0) != 1 || !math.IsNaN(sumExp([]float32{inf}, inf)) || !math.IsNaN(sumExp([]float32{0, float32(math.NaN())}, 0)) {
 		t.Fatal("sumExp with -Inf, Inf or NaN")
 	}
@@ -94,9 +94,9 @@ func TestScoreBlocks(t *testing.T) {
 	}
 	row := func(m, i int) []float32 { return logits[(m*chunk+i)*classes : (m*chunk+i+1)*classes] }
 	copy(row(0, 2), []float32{5, 1, 5, 0, 0, 0, 0, 0, 0, 5}) // a tie: the first wins
-	row(0, 9)[3] = float32(math.Inf(-1))                     // counts 0
+	row(0, 9)[3] = -math.Float32frombits(0x7f800000)         // counts 0
 	row(1, 4)[7] = float32(math.NaN())                       // model 1: NaN loss
-	row(2, 6)[0] = float32(math.Inf(1))                      // model 2: NaN loss
+	row(2, 6)[0] = math.Float32frombits(0x7f800000)          // model 2: NaN loss
 	sumLoss, sumOK := make([]float64, models), make([]float64, models)
 	pred := [][]int32{make([]int32, valid), make([]int32, valid), make([]int32, valid)}
 	score(logits, labels, models, chunk, classes, sumLoss, sumOK, pred, 0)
